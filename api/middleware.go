@@ -26,6 +26,7 @@ import (
 const (
 	ctxRequestID = "qjmz.request_id"
 	ctxPrincipal = "qjmz.principal"
+	ctxAuthErr   = "qjmz.auth_error"
 )
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
@@ -102,8 +103,10 @@ func (s *server) limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// authenticate resolves a bearer token when present. Anonymous requests pass
-// through; requireAuth decides.
+// authenticate resolves a bearer token when present. A bad token is not
+// answered here: public routes (login, refresh, the region tree) ignore it,
+// so a client holding an expired token can still refresh; requireAuth and
+// requireRole answer with the stored reason.
 func (s *server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	if h == "" {
@@ -112,12 +115,14 @@ func (s *server) authenticate(c *gin.Context) {
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		fail(c, s.log, apperr.New(apperr.ErrUnauthenticated, "TOKEN_INVALID", "登录凭证无效，请重新登录"))
+		c.Set(ctxAuthErr, apperr.New(apperr.ErrUnauthenticated, "TOKEN_INVALID", "登录凭证无效，请重新登录"))
+		c.Next()
 		return
 	}
 	p, err := s.auth.Authenticate(c.Request.Context(), tok)
 	if err != nil {
-		fail(c, s.log, err)
+		c.Set(ctxAuthErr, err)
+		c.Next()
 		return
 	}
 	c.Set(ctxPrincipal, p)
@@ -125,9 +130,19 @@ func (s *server) authenticate(c *gin.Context) {
 	c.Next()
 }
 
+// authFailure is why the caller is not authenticated.
+func authFailure(c *gin.Context) error {
+	if v, ok := c.Get(ctxAuthErr); ok {
+		if err, ok := v.(error); ok {
+			return err
+		}
+	}
+	return apperr.New(apperr.ErrUnauthenticated, "UNAUTHENTICATED", "请先登录")
+}
+
 func (s *server) requireAuth(c *gin.Context) {
 	if principal(c) == nil {
-		fail(c, s.log, apperr.New(apperr.ErrUnauthenticated, "UNAUTHENTICATED", "请先登录"))
+		fail(c, s.log, authFailure(c))
 		return
 	}
 	c.Next()
@@ -139,7 +154,7 @@ func (s *server) requireRole(roles ...string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principal(c)
 		if p == nil {
-			fail(c, s.log, apperr.New(apperr.ErrUnauthenticated, "UNAUTHENTICATED", "请先登录"))
+			fail(c, s.log, authFailure(c))
 			return
 		}
 		if !slices.ContainsFunc(p.Bindings, func(b service.Binding) bool { return slices.Contains(roles, b.Role) }) {

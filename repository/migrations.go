@@ -56,7 +56,9 @@ func MigrateTo(ctx context.Context, db *gorm.DB, id string) error {
 			return fmt.Errorf("repository: migrate lock (got %d): %w", got, err)
 		}
 		defer conn.Exec("SELECT RELEASE_LOCK('qjmz_migrate')")
-		if err := run(conn); err != nil {
+		// A fresh session on the same connection: gormigrate chains many
+		// statements on the handle it is given.
+		if err := run(conn.Session(&gorm.Session{NewDB: true})); err != nil {
 			return fmt.Errorf("repository: migrate: %w", err)
 		}
 		return nil

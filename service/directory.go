@@ -454,7 +454,7 @@ func (d *Directory) Grant(ctx context.Context, in GrantInput) (Binding, error) {
 	b := model.RoleBinding{ID: ids.New(), UserID: in.UserID, Role: in.Role, GrantedBy: p.UserID}
 	if model.OrgScoped(in.Role) {
 		if in.OrgID == "" || in.RegionID != "" {
-			return Binding{}, apperr.Invalid("该角色须绑定到机构", apperr.FieldError{Field: "org_id", Reason: "required"})
+			return Binding{}, apperr.Invalid("该角色须绑定到机构", apperr.FieldError{Field: "organization_id", Reason: "required"})
 		}
 		o, err := d.c.Orgs.Get(ctx, in.OrgID)
 		if err != nil {

@@ -4,13 +4,14 @@
 //
 // It has two halves. Compute reduces a decoded image to a Fingerprint of
 // perceptual hashes, and Fingerprint.Near is the decision rule. Index stores
-// one 64-bit hash per photo and answers "every stored hash within Hamming
+// 64-bit hashes under refs and answers "every stored hash within Hamming
 // distance r of this one" exactly — the same answer as LinearScan — in well
-// under a millisecond at a million photos, using multi-index hashing.
+// under a millisecond at a million hashes, using multi-index hashing.
 //
-// The app indexes Fingerprint.PHash, searches it with DefaultRadius, and
-// confirms each candidate with Near against the stored fingerprint; see
-// docs/neardup.md for the measured recall, false-positive rate and latency.
+// The app adds a photo's Fingerprint.IndexKeys to one Index, searches both
+// with DefaultRadius, and confirms each candidate with Near against the
+// stored fingerprint; see docs/neardup.md for the measured recall,
+// false-positive rate and latency.
 package neardup
 
 import (

@@ -1,0 +1,5 @@
+package repotest
+
+import "os"
+
+func lookupEnv(k string) string { return os.Getenv(k) }
