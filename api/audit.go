@@ -45,7 +45,7 @@ func (s *server) listAudit(c *gin.Context) {
 			*dst = t
 		}
 	}
-	rows, next, err := s.auditor.List(c.Request.Context(), q)
+	rows, next, err := s.Auditor.List(c.Request.Context(), q)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -60,7 +60,7 @@ func (s *server) listAudit(c *gin.Context) {
 }
 
 func (s *server) verifyAudit(c *gin.Context) {
-	res, err := s.auditor.Verify(c.Request.Context())
+	res, err := s.Auditor.Verify(c.Request.Context())
 	if err != nil {
 		fail(c, s.log, err)
 		return

@@ -39,7 +39,7 @@ func (s *server) wechatLogin(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	t, err := s.auth.Login(c.Request.Context(), req.Code)
+	t, err := s.Auth.Login(c.Request.Context(), req.Code)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -52,7 +52,7 @@ func (s *server) refresh(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	t, err := s.auth.Refresh(c.Request.Context(), req.RefreshToken)
+	t, err := s.Auth.Refresh(c.Request.Context(), req.RefreshToken)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -61,7 +61,7 @@ func (s *server) refresh(c *gin.Context) {
 }
 
 func (s *server) logout(c *gin.Context) {
-	if err := s.auth.Logout(c.Request.Context()); err != nil {
+	if err := s.Auth.Logout(c.Request.Context()); err != nil {
 		fail(c, s.log, err)
 		return
 	}
@@ -112,7 +112,7 @@ type meResponse struct {
 }
 
 func (s *server) me(c *gin.Context) {
-	me, err := s.auth.Me(c.Request.Context())
+	me, err := s.Auth.Me(c.Request.Context())
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -131,7 +131,7 @@ func (s *server) bindPhone(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	masked, err := s.auth.BindPhone(c.Request.Context(), req.Code)
+	masked, err := s.Auth.BindPhone(c.Request.Context(), req.Code)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -148,7 +148,7 @@ func (s *server) privacyConsent(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	at, err := s.auth.ConsentPrivacy(c.Request.Context(), req.Version)
+	at, err := s.Auth.ConsentPrivacy(c.Request.Context(), req.Version)
 	if err != nil {
 		fail(c, s.log, err)
 		return

@@ -46,7 +46,7 @@ func (s *server) listRegions(c *gin.Context) {
 		fail(c, s.log, apperr.NotFound("地区"))
 		return
 	}
-	rows, err := s.directory.Children(c.Request.Context(), parent)
+	rows, err := s.Directory.Children(c.Request.Context(), parent)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -63,7 +63,7 @@ func (s *server) getRegion(c *gin.Context) {
 	if !ok {
 		return
 	}
-	r, err := s.directory.Region(c.Request.Context(), id)
+	r, err := s.Directory.Region(c.Request.Context(), id)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -89,7 +89,7 @@ func (s *server) createRegion(c *gin.Context) {
 		fail(c, s.log, apperr.NotFound("上级地区"))
 		return
 	}
-	r, err := s.directory.CreateRegion(c.Request.Context(), service.RegionInput{ParentID: req.ParentID, Code: req.Code,
+	r, err := s.Directory.CreateRegion(c.Request.Context(), service.RegionInput{ParentID: req.ParentID, Code: req.Code,
 		Name: req.Name, Lat: req.Lat, Lng: req.Lng, RadiusM: req.RadiusM})
 	if err != nil {
 		fail(c, s.log, err)
@@ -114,7 +114,7 @@ func (s *server) updateRegion(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.directory.UpdateRegion(c.Request.Context(), id, service.RegionInput{Name: req.Name, Lat: req.Lat, Lng: req.Lng, RadiusM: req.RadiusM})
+	r, err := s.Directory.UpdateRegion(c.Request.Context(), id, service.RegionInput{Name: req.Name, Lat: req.Lat, Lng: req.Lng, RadiusM: req.RadiusM})
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -159,7 +159,7 @@ func (s *server) createOrg(c *gin.Context) {
 		fail(c, s.log, apperr.NotFound("地区"))
 		return
 	}
-	v, err := s.directory.CreateOrg(c.Request.Context(), service.OrgInput(req))
+	v, err := s.Directory.CreateOrg(c.Request.Context(), service.OrgInput(req))
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -176,7 +176,7 @@ func (s *server) updateOrg(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	v, err := s.directory.UpdateOrg(c.Request.Context(), id, service.OrgInput(req))
+	v, err := s.Directory.UpdateOrg(c.Request.Context(), id, service.OrgInput(req))
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -189,7 +189,7 @@ func (s *server) getOrg(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := s.directory.Org(c.Request.Context(), id)
+	v, err := s.Directory.Org(c.Request.Context(), id)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -203,7 +203,7 @@ func (s *server) listOrgs(c *gin.Context) {
 		fail(c, s.log, err)
 		return
 	}
-	rows, next, err := s.directory.ListOrgs(c.Request.Context(), c.Query("cursor"), limit)
+	rows, next, err := s.Directory.ListOrgs(c.Request.Context(), c.Query("cursor"), limit)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -230,7 +230,7 @@ func (s *server) listUsers(c *gin.Context) {
 		fail(c, s.log, err)
 		return
 	}
-	rows, next, err := s.directory.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
+	rows, next, err := s.Directory.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -261,7 +261,7 @@ func (s *server) grantRole(c *gin.Context) {
 			return
 		}
 	}
-	b, err := s.directory.Grant(c.Request.Context(), service.GrantInput{UserID: req.UserID, Role: req.Role, RegionID: req.RegionID, OrgID: req.OrgID})
+	b, err := s.Directory.Grant(c.Request.Context(), service.GrantInput{UserID: req.UserID, Role: req.Role, RegionID: req.RegionID, OrgID: req.OrgID})
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -274,7 +274,7 @@ func (s *server) revokeRole(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.directory.Revoke(c.Request.Context(), id); err != nil {
+	if err := s.Directory.Revoke(c.Request.Context(), id); err != nil {
 		fail(c, s.log, err)
 		return
 	}
@@ -295,7 +295,7 @@ func (s *server) createInvite(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	inv, err := s.invites.Create(c.Request.Context(), id, req.Role, time.Duration(req.TTLHours)*time.Hour)
+	inv, err := s.Invites.Create(c.Request.Context(), id, req.Role, time.Duration(req.TTLHours)*time.Hour)
 	if err != nil {
 		fail(c, s.log, err)
 		return
@@ -308,7 +308,7 @@ func (s *server) redeemInvite(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	b, err := s.invites.Redeem(c.Request.Context(), req.Code)
+	b, err := s.Invites.Redeem(c.Request.Context(), req.Code)
 	if err != nil {
 		fail(c, s.log, err)
 		return

@@ -30,7 +30,7 @@ func (s *server) readyz(c *gin.Context) {
 	defer cancel()
 	checks := gin.H{}
 	ok := true
-	for _, ch := range s.ready {
+	for _, ch := range s.Ready {
 		if err := ch.Check(ctx); err != nil {
 			ok = false
 			checks[ch.Name] = "down"

@@ -95,11 +95,11 @@ func (s *server) recoverPanics(c *gin.Context) {
 // limitBody caps every request body; reading past it fails and is answered
 // with 413 by bindJSON.
 func (s *server) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+	if c.Request.ContentLength > s.Config.MaxBodyBytes {
 		fail(c, s.log, apperr.New(apperr.ErrTooLarge, "BODY_TOO_LARGE", "请求内容过大"))
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.Config.MaxBodyBytes)
 	c.Next()
 }
 
@@ -119,7 +119,7 @@ func (s *server) authenticate(c *gin.Context) {
 		c.Next()
 		return
 	}
-	p, err := s.auth.Authenticate(c.Request.Context(), tok)
+	p, err := s.Auth.Authenticate(c.Request.Context(), tok)
 	if err != nil {
 		c.Set(ctxAuthErr, err)
 		c.Next()
@@ -180,7 +180,7 @@ func (s *server) rateLimit(bucket string, perMinute int, writesOnly bool) gin.Ha
 			who = "user:" + p.UserID
 		}
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 500*time.Millisecond)
-		res, err := s.limiter.Allow(ctx, s.cfg.RedisPrefix+"rl:"+bucket+":"+who, limit)
+		res, err := s.Limiter.Allow(ctx, s.Config.RedisPrefix+"rl:"+bucket+":"+who, limit)
 		cancel()
 		if err != nil {
 			s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "err", err)

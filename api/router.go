@@ -42,19 +42,18 @@ type Deps struct {
 	Ready     []Checker
 	// Media serves the local-disk store's signed URLs (embedded mode only).
 	Media http.Handler
+
+	// -- evidence (catalogue, orders, beneficiaries) --
+	// -- evidence (uploads, media) --
+	// -- evidence (session records) --
+	// -- review, feed --
 }
 
 type server struct {
-	cfg       Config
-	log       *slog.Logger
-	auth      *service.Auth
-	directory *service.Directory
-	invites   *service.Invites
-	auditor   *service.Auditor
-	limiter   *redis_rate.Limiter
-	ready     []Checker
-	metrics   httpMetrics
-	validate  *validator.Validate
+	Deps
+	log      *slog.Logger
+	metrics  httpMetrics
+	validate *validator.Validate
 }
 
 // Staff roles that see the admin tab.
@@ -65,9 +64,7 @@ var (
 // NewRouter builds the whole route table. Read it top to bottom: every
 // endpoint, its middleware and its roles are here.
 func NewRouter(d Deps) *gin.Engine {
-	s := &server{cfg: d.Config, log: d.Logger, auth: d.Auth, directory: d.Directory, invites: d.Invites,
-		auditor: d.Auditor, limiter: d.Limiter, ready: d.Ready, metrics: newHTTPMetrics(d.Registry),
-		validate: newValidator()}
+	s := &server{Deps: d, log: d.Logger, metrics: newHTTPMetrics(d.Registry), validate: newValidator()}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -125,6 +122,11 @@ func NewRouter(d Deps) *gin.Engine {
 	audit := v1.Group("/audit", s.requireRole(model.RoleAuditor, model.RoleBureauAdmin))
 	audit.GET("/events", s.listAudit)
 	audit.GET("/verify", s.verifyAudit)
+
+	// -- routes: catalogue, orders, beneficiaries --
+	// -- routes: uploads, media --
+	// -- routes: session records --
+	// -- routes: review, feed --
 
 	return r
 }

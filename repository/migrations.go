@@ -17,6 +17,7 @@ func migrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "0001_identity", Migrate: migrate0001},
 		{ID: "0002_consent_and_audit", Migrate: migrate0002},
+		{ID: "0003_evidence", Migrate: migrate0003},
 	}
 }
 

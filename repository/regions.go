@@ -86,4 +86,3 @@ func (r *Regions) Count(ctx context.Context) (int64, error) {
 	var n int64
 	return n, translate("regions.count", r.s.conn(ctx).Model(&model.Region{}).Count(&n).Error)
 }
-

@@ -131,6 +131,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	inviteSvc := service.NewInvites(service.InvitesConfig{Tx: a.Store, Invites: invites, Orgs: a.Orgs, Regions: a.Regions,
 		Users: a.Users, Audit: a.Auditor, Now: a.Now})
 
+	// -- wiring: catalogue, orders, beneficiaries --
+	// -- wiring: uploads, media --
+	// -- wiring: session records --
+	// -- wiring: review, feed --
+
 	if cfg.LoadDemoData && !opt.skipDemo {
 		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users}, log); err != nil {
 			return nil, err
@@ -144,6 +149,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix},
 		Logger: log, Auth: a.Auth, Directory: directory, Invites: inviteSvc, Auditor: a.Auditor,
 		Limiter: redis_rate.NewLimiter(a.Redis), Registry: reg, Media: mediaHandler,
+		// -- deps: catalogue, orders, beneficiaries --
+		// -- deps: uploads, media --
+		// -- deps: session records --
+		// -- deps: review, feed --
 		Ready: []api.Checker{
 			{Name: "database", Check: a.Store.Ping},
 			{Name: "redis", Check: func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }},
