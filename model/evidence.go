@@ -176,8 +176,15 @@ type SessionRecord struct {
 	SubmittedAt      *time.Time
 	DecidedAt        *time.Time
 	Payable          bool `gorm:"not null"`
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Review and feed state (migration 0004).
+	ReviewLevel int        // level currently deciding: 1 station, 2 bureau
+	DueAt       *time.Time // end of the week after submission
+	EscalatedAt *time.Time
+	TextCheck   string     // WeChat msgSecCheck verdict of title+description
+	PublishedAt *time.Time // on the public feed since
+	FeedKey     string     // keyset cursor key: published time + id
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // RecordBeneficiary links a record to a person served.

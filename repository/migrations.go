@@ -18,6 +18,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0001_identity", Migrate: migrate0001},
 		{ID: "0002_consent_and_audit", Migrate: migrate0002},
 		{ID: "0003_evidence", Migrate: migrate0003},
+		{ID: "0004_review_outbox_feed", Migrate: migrate0004},
 	}
 }
 
