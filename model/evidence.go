@@ -132,6 +132,7 @@ type Upload struct {
 	ClientLat      *float64
 	ClientLng      *float64
 	ClientAccuracy *float64
+	PublicOK       bool   // reviewer cleared this photo for the public feed
 	DisplayKey     string `gorm:"size:255"`
 	ThumbKey       string `gorm:"size:255"`
 	ContentCheck   string `gorm:"size:16"`
@@ -182,7 +183,7 @@ type SessionRecord struct {
 	EscalatedAt *time.Time
 	TextCheck   string     // WeChat msgSecCheck verdict of title+description
 	PublishedAt *time.Time // on the public feed since
-	FeedKey     string     // keyset cursor key: published time + id
+	FeedKey     string     // keyset cursor key: published time + id; "" = not on the feed
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

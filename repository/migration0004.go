@@ -48,17 +48,30 @@ type outboxMessage0004 struct {
 
 func (outboxMessage0004) TableName() string { return "outbox_messages" }
 
-// sessionRecord0004 holds only the columns this migration adds.
+// sessionRecord0004 holds only the columns this migration adds. FeedKey is
+// empty until a record is published; the feed is a keyset scan over it,
+// alone or after one equality filter.
 type sessionRecord0004 struct {
 	ReviewLevel int        `gorm:"not null;default:1"`
-	DueAt       *time.Time `gorm:"index"`
+	DueAt       *time.Time `gorm:"index:ix_rec_due"`
 	EscalatedAt *time.Time
-	TextCheck   string     `gorm:"size:16"`
-	PublishedAt *time.Time `gorm:"index:ix_rec_feed,priority:1"`
-	FeedKey     string     `gorm:"size:40;index:ix_rec_feed,priority:2"`
+	TextCheck   string `gorm:"size:16"`
+	PublishedAt *time.Time
+	FeedKey     string `gorm:"size:40;not null;default:'';index:ix_feed;index:ix_feed_town,priority:2;index:ix_feed_comm,priority:2;index:ix_feed_item,priority:2"`
+	TownID      string `gorm:"size:26;index:ix_feed_town,priority:1"`
+	CommunityID string `gorm:"size:26;index:ix_feed_comm,priority:1"`
+	ItemID      string `gorm:"size:26;index:ix_feed_item,priority:1"`
 }
 
 func (sessionRecord0004) TableName() string { return "session_records" }
+
+// upload0004 adds the reviewer's decision that a photo may be shown publicly
+// (no identifiable person without publishing consent in it).
+type upload0004 struct {
+	PublicOK bool `gorm:"not null;default:false"`
+}
+
+func (upload0004) TableName() string { return "uploads" }
 
 func migrate0004(tx *gorm.DB) error {
 	if err := tx.AutoMigrate(&review0004{}, &reviewReason0004{}, &outboxMessage0004{}); err != nil {
@@ -72,7 +85,12 @@ func migrate0004(tx *gorm.DB) error {
 			}
 		}
 	}
-	for _, idx := range []string{"DueAt", "ix_rec_feed"} {
+	if !m.HasColumn(&upload0004{}, "PublicOK") {
+		if err := m.AddColumn(&upload0004{}, "PublicOK"); err != nil {
+			return err
+		}
+	}
+	for _, idx := range []string{"ix_rec_due", "ix_feed", "ix_feed_town", "ix_feed_comm", "ix_feed_item"} {
 		if !m.HasIndex(&sessionRecord0004{}, idx) {
 			if err := m.CreateIndex(&sessionRecord0004{}, idx); err != nil {
 				return err
