@@ -75,6 +75,7 @@ var kindStatus = []struct {
 	{apperr.ErrTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE", "内容过大"},
 	{apperr.ErrUnprocessable, http.StatusUnprocessableEntity, "UNPROCESSABLE", "内容未通过检查"},
 	{apperr.ErrUnavailable, http.StatusServiceUnavailable, "UNAVAILABLE", "服务暂时不可用，请稍后重试"},
+	{apperr.ErrGone, http.StatusGone, "GONE", "已失效，请重新开始"},
 }
 
 // fail writes err as the error envelope. It is the only place that turns

@@ -44,9 +44,18 @@ type Deps struct {
 	Media http.Handler
 
 	// -- evidence (catalogue, orders, beneficiaries) --
+	Catalogue     *service.Catalogue
+	Orders        *service.Orders
+	Beneficiaries *service.Beneficiaries
 	// -- evidence (uploads, media) --
+	Uploads *service.Uploads
 	// -- evidence (session records) --
+	Records *service.Records
 	// -- review, feed --
+	// Review
+	Review *service.Review
+	// Feed
+	Feed *service.Feed
 }
 
 type server struct {
@@ -124,9 +133,72 @@ func NewRouter(d Deps) *gin.Engine {
 	audit.GET("/verify", s.verifyAudit)
 
 	// -- routes: catalogue, orders, beneficiaries --
+	// Catalogue: everyone signed in reads (internal items only for staff and
+	// workers); bureau admins edit.
+	v1.GET("/service-items", s.requireAuth, s.listServiceItems)
+	admin.POST("/service-items", s.requireRole(model.RoleBureauAdmin), s.createServiceItem)
+	admin.PATCH("/service-items/:id", s.requireRole(model.RoleBureauAdmin), s.updateServiceItem)
+	// Orders: bureau admins place and edit them for towns in scope; staff
+	// list them; organization members see their own.
+	admin.POST("/orders", s.requireRole(model.RoleBureauAdmin), s.createOrder)
+	admin.GET("/orders", s.requireRole(bureauStaff...), s.listOrdersAdmin)
+	admin.PATCH("/orders/:id", s.requireRole(model.RoleBureauAdmin), s.updateOrder)
+	v1.GET("/orders", s.requireRole(model.RoleWorker, model.RoleOrgAdmin), s.listMyOrders)
+	v1.GET("/orders/:id", s.requireAuth, s.getOrder)
+	// Beneficiaries (personal data): workers and reviewers in scope; the
+	// plaintext only to reviewers and admins, audited and rate-limited.
+	bens := v1.Group("/beneficiaries", s.requireRole(model.RoleWorker, model.RoleOrgAdmin, model.RoleStationReviewer,
+		model.RoleBureauReviewer, model.RoleBureauAdmin), writes)
+	bens.POST("", s.createBeneficiary)
+	bens.GET("", s.searchBeneficiaries)
+	bens.GET("/:id", s.getBeneficiary)
+	bens.PATCH("/:id", s.updateBeneficiary)
+	bens.GET("/:id/plaintext", s.requireRole(model.RoleStationReviewer, model.RoleBureauReviewer, model.RoleBureauAdmin),
+		s.rateLimit("pii", d.Config.WriteRatePerMinute, false), s.beneficiaryPlaintext)
 	// -- routes: uploads, media --
+	// Evidence uploads: ticket → PUT to storage → complete (DESIGN.md §4.2).
+	uploaders := s.requireRole(model.RoleWorker, model.RoleOrgAdmin)
+	v1.POST("/uploads", uploaders, writes, s.createUpload)
+	v1.POST("/uploads/:id/complete", uploaders, writes, s.completeUpload)
+	v1.GET("/uploads/:id", s.requireAuth, s.getUpload)
+	v1.GET("/uploads/:id/provenance", s.requireAuth, s.getUploadProvenance)
+	v1.GET("/provenance/public-key", s.provenancePublicKey)
 	// -- routes: session records --
+	// Session records: the organization drafts, edits and submits (risk
+	// checks at submit); staff over the community read submitted ones.
+	recs := v1.Group("/records", s.requireAuth, writes)
+	recWriters := s.requireRole(model.RoleWorker, model.RoleOrgAdmin)
+	recs.POST("", recWriters, s.createRecord)
+	recs.GET("", recWriters, s.listRecords)
+	recs.GET("/:id", s.getRecord)
+	recs.PATCH("/:id", recWriters, s.updateRecord)
+	recs.POST("/:id/submit", recWriters, s.submitRecord)
+	recs.GET("/:id/versions", s.listRecordVersions)
 	// -- routes: review, feed --
+	// Review (DESIGN.md §4.4, docs/review.md): station reviewers decide
+	// level 1 for their towns, bureau staff level 2 (and escalated level 1);
+	// the service checks the record's town (404 outside scope).
+	review := v1.Group("/review", s.requireRole(model.RoleStationReviewer, model.RoleBureauReviewer, model.RoleBureauAdmin), writes)
+	review.POST("/claim", s.claimReview)
+	review.GET("/pending", s.listReviewPending)
+	review.GET("/overdue", s.listReviewOverdue)
+	review.GET("/reasons", s.listReviewReasons)
+	review.GET("/stats", s.reviewStats)
+	review.GET("/records/:id", s.getReviewRecord)
+	review.POST("/records/:id/release", s.releaseReview)
+	review.POST("/records/:id/decision", s.decideReview)
+	review.POST("/bulk-approve", s.bulkApproveReview)
+	review.GET("/dead-letters", s.requireRole(model.RoleBureauAdmin), s.listDeadLetters)
+	review.POST("/dead-letters/:id/requeue", s.requireRole(model.RoleBureauAdmin), s.requeueDeadLetter)
+	// Feed: public, newest first (cached); bureau admins take records off
+	// and put them back; WeChat's signed push callbacks (no bearer token;
+	// the signature is the authorization) deliver image-check verdicts.
+	v1.GET("/feed", s.listFeed)
+	v1.GET("/feed/:id", s.getFeedEntry)
+	admin.POST("/feed/:id/unpublish", s.requireRole(model.RoleBureauAdmin), s.unpublishFeed)
+	admin.POST("/feed/:id/republish", s.requireRole(model.RoleBureauAdmin), s.republishFeed)
+	v1.GET("/wechat/push", s.verifyWeChatPush)
+	v1.POST("/wechat/push", s.weChatPush)
 
 	return r
 }

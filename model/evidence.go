@@ -184,8 +184,12 @@ type SessionRecord struct {
 	TextCheck   string     // WeChat msgSecCheck verdict of title+description
 	PublishedAt *time.Time // on the public feed since
 	FeedKey     string     // keyset cursor key: published time + id; "" = not on the feed
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// TextCheckHash is the sha256 of the text TextCheck judged: an edit
+	// after the check makes the verdict stale (feed slice).
+	TextCheckHash string
+	FeedHiddenAt  *time.Time // a bureau admin took it off the feed; blocks republication
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // RecordBeneficiary links a record to a person served.

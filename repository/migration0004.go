@@ -55,12 +55,18 @@ type sessionRecord0004 struct {
 	ReviewLevel int        `gorm:"not null;default:1"`
 	DueAt       *time.Time `gorm:"index:ix_rec_due"`
 	EscalatedAt *time.Time
-	TextCheck   string `gorm:"size:16"`
+	TextCheck   string `gorm:"size:16;index:ix_rec_feed_todo,priority:2"`
 	PublishedAt *time.Time
 	FeedKey     string `gorm:"size:40;not null;default:'';index:ix_feed;index:ix_feed_town,priority:2;index:ix_feed_comm,priority:2;index:ix_feed_item,priority:2"`
 	TownID      string `gorm:"size:26;index:ix_feed_town,priority:1"`
 	CommunityID string `gorm:"size:26;index:ix_feed_comm,priority:1"`
 	ItemID      string `gorm:"size:26;index:ix_feed_item,priority:1"`
+	// Feed slice: the text the verdict is for, an admin's takedown, and the
+	// index of the job that retries pending text checks of approved records.
+	TextCheckHash string `gorm:"size:64"`
+	FeedHiddenAt  *time.Time
+	Status        string    `gorm:"size:24;index:ix_rec_feed_todo,priority:1"` // exists since 0003; index only
+	UpdatedAt     time.Time `gorm:"index:ix_rec_feed_todo,priority:3"`         // exists since 0003; index only
 }
 
 func (sessionRecord0004) TableName() string { return "session_records" }
@@ -78,7 +84,7 @@ func migrate0004(tx *gorm.DB) error {
 		return err
 	}
 	m := tx.Migrator()
-	for _, col := range []string{"ReviewLevel", "DueAt", "EscalatedAt", "TextCheck", "PublishedAt", "FeedKey"} {
+	for _, col := range []string{"ReviewLevel", "DueAt", "EscalatedAt", "TextCheck", "PublishedAt", "FeedKey", "TextCheckHash", "FeedHiddenAt"} {
 		if !m.HasColumn(&sessionRecord0004{}, col) {
 			if err := m.AddColumn(&sessionRecord0004{}, col); err != nil {
 				return err
@@ -90,7 +96,7 @@ func migrate0004(tx *gorm.DB) error {
 			return err
 		}
 	}
-	for _, idx := range []string{"ix_rec_due", "ix_feed", "ix_feed_town", "ix_feed_comm", "ix_feed_item"} {
+	for _, idx := range []string{"ix_rec_due", "ix_feed", "ix_feed_town", "ix_feed_comm", "ix_feed_item", "ix_rec_feed_todo"} {
 		if !m.HasIndex(&sessionRecord0004{}, idx) {
 			if err := m.CreateIndex(&sessionRecord0004{}, idx); err != nil {
 				return err

@@ -18,7 +18,9 @@ import (
 	"qjmz/pkg/authtoken"
 	"qjmz/pkg/config"
 	"qjmz/pkg/pii"
+	"qjmz/pkg/provenance"
 	"qjmz/pkg/redisx"
+	"qjmz/pkg/schedule"
 	"qjmz/pkg/storage"
 	"qjmz/pkg/wechat"
 	"qjmz/repository"
@@ -42,6 +44,9 @@ type App struct {
 	Users   *repository.Users
 	Auditor *service.Auditor
 	Auth    *service.Auth
+	Notify  *service.Notifier
+	// Jobs run periodically on one replica at a time (see serve).
+	Jobs    []schedule.Job
 	Handler http.Handler
 	Now     func() time.Time
 	closers []func() error
@@ -123,6 +128,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	}
 
 	a.Auditor = service.NewAuditor(auditRepo, a.Now)
+	a.Notify = service.NewNotifier(repository.NewOutbox(a.Store), a.Users, a.WeChat, a.Now, log)
+	a.Jobs = append(a.Jobs, schedule.Job{Name: "outbox-relay", Every: 10 * time.Second, Run: func(ctx context.Context) error {
+		_, err := a.Notify.Relay(ctx, 200)
+		return err
+	}})
 	a.Auth = service.NewAuth(service.AuthConfig{Tx: a.Store, Users: a.Users, Sessions: sessions, Regions: a.Regions, Orgs: a.Orgs,
 		Once: a.Keys, WeChat: a.WeChat, Cipher: cipher, Tokens: authtoken.NewIssuer(cfg.TokenSecret, cfg.AccessTokenTTL, nil),
 		Audit: a.Auditor, RefreshTTL: cfg.RefreshTTL, DevCodes: cfg.WeChatDevLogin, Now: a.Now, Logger: log})
@@ -132,12 +142,47 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 		Users: a.Users, Audit: a.Auditor, Now: a.Now})
 
 	// -- wiring: catalogue, orders, beneficiaries --
+	itemRepo := repository.NewServiceItems(a.Store)
+	orderRepo := repository.NewOrders(a.Store)
+	beneficiaryRepo := repository.NewBeneficiaries(a.Store)
+	catalogueSvc := service.NewCatalogue(service.CatalogueConfig{Tx: a.Store, Items: itemRepo, Audit: a.Auditor, Now: a.Now})
+	orderSvc := service.NewOrders(service.OrdersConfig{Tx: a.Store, Orders: orderRepo, Items: itemRepo, Regions: a.Regions,
+		Orgs: a.Orgs, Audit: a.Auditor, Now: a.Now})
+	beneficiarySvc := service.NewBeneficiaries(service.BeneficiariesConfig{Tx: a.Store, Beneficiaries: beneficiaryRepo,
+		Orders: orderRepo, Regions: a.Regions, Cipher: cipher, Audit: a.Auditor, Now: a.Now})
 	// -- wiring: uploads, media --
+	provSigner, err := provenance.NewSigner(cfg.ProvenanceSeed)
+	if err != nil {
+		return nil, fmt.Errorf("provenance key: %w", err)
+	}
+	uploadSvc := service.NewUploads(service.UploadsConfig{Tx: a.Store, Uploads: repository.NewUploads(a.Store), Regions: a.Regions,
+		Users: a.Users, Objects: a.Media, Checker: a.WeChat, Signer: provSigner, Audit: a.Auditor, Now: a.Now, Logger: log})
+	a.Jobs = append(a.Jobs, schedule.Job{Name: "upload-orphans", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
+		_, err := uploadSvc.CleanupOrphans(ctx, a.Now())
+		return err
+	}})
 	// -- wiring: session records --
+	recordRepo := repository.NewRecords(a.Store)
+	nearDup := service.NewNearDupIndex(recordRepo, a.Now)
+	recordSvc := service.NewRecords(service.RecordsConfig{Tx: a.Store, Records: recordRepo, Regions: a.Regions,
+		Risk: service.NewRiskChecker(recordRepo, nearDup), NearDup: nearDup, Cipher: cipher, Audit: a.Auditor, Now: a.Now})
 	// -- wiring: review, feed --
+	// Feed
+	feedSvc := service.NewFeed(service.FeedConfig{Tx: a.Store, Store: repository.NewFeed(a.Store),
+		Cache:   repository.NewFeedCache(a.feedRedis(), cfg.RedisPrefix, repository.FeedCacheOptions{Logger: log}),
+		Regions: a.Regions, Users: a.Users, Checker: a.WeChat, Push: a.WeChat, Objects: a.Media, Audit: a.Auditor,
+		AppID: cfg.WeChatAppID, Now: a.Now, Logger: log})
+	a.Jobs = append(a.Jobs, schedule.Job{Name: "feed-recheck", Every: time.Minute, Run: func(ctx context.Context) error {
+		_, err := feedSvc.Recheck(ctx)
+		return err
+	}})
+
+	// Review (after the feed: final approvals publish through it)
+	reviewSvc := a.wireReview(ctx, cfg, log, recordRepo, orderRepo, cipher, feedSvc)
 
 	if cfg.LoadDemoData && !opt.skipDemo {
-		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users}, log); err != nil {
+		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users,
+			Items: itemRepo, Orders: orderRepo, Beneficiaries: beneficiaryRepo, Cipher: cipher, Now: a.Now}, log); err != nil {
 			return nil, err
 		}
 	}
@@ -150,9 +195,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 		Logger: log, Auth: a.Auth, Directory: directory, Invites: inviteSvc, Auditor: a.Auditor,
 		Limiter: redis_rate.NewLimiter(a.Redis), Registry: reg, Media: mediaHandler,
 		// -- deps: catalogue, orders, beneficiaries --
+		Catalogue: catalogueSvc, Orders: orderSvc, Beneficiaries: beneficiarySvc,
 		// -- deps: uploads, media --
+		Uploads: uploadSvc,
 		// -- deps: session records --
+		Records: recordSvc,
 		// -- deps: review, feed --
+		// Review
+		Review: reviewSvc,
+		// Feed
+		Feed: feedSvc,
 		Ready: []api.Checker{
 			{Name: "database", Check: a.Store.Ping},
 			{Name: "redis", Check: func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }},

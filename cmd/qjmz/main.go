@@ -24,6 +24,7 @@ import (
 	"github.com/silenceper/wechat/v2/util"
 
 	"qjmz/pkg/config"
+	"qjmz/pkg/schedule"
 	"qjmz/pkg/wechat"
 	"qjmz/repository"
 	"qjmz/service"
@@ -130,6 +131,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+
+	sched, err := schedule.New(schedule.NewRedisLocker(a.Redis, cfg.RedisPrefix, 10*time.Minute, 5*time.Second), log, a.Jobs...)
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	defer func() {
+		if err := sched.Stop(); err != nil {
+			log.Warn("scheduler stop", "err", err)
+		}
+	}()
 
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,

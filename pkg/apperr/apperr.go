@@ -22,6 +22,10 @@ var (
 	ErrTooLarge        = errors.New("too large")
 	ErrUnprocessable   = errors.New("unprocessable")
 	ErrUnavailable     = errors.New("unavailable")
+	// ErrGone is for something that existed but can no longer be used
+	// (an expired upload ticket); unlike ErrNotFound it tells the client
+	// to start over rather than to look elsewhere.
+	ErrGone = errors.New("gone")
 )
 
 // FieldError names one invalid input field.

@@ -62,6 +62,15 @@ type Config struct {
 	WeChatAppSecret string `env:"WECHAT_APP_SECRET" yaml:"wechat_app_secret" secret:"true"`
 	WeChatDevLogin  bool   `env:"WECHAT_DEV_LOGIN" yaml:"wechat_dev_login"`
 	WeChatPushToken string `env:"WECHAT_PUSH_TOKEN" yaml:"wechat_push_token" secret:"true"`
+	// WeChatTplReview is the subscribe-message template for review results
+	// (empty in embedded mode: the dev client only logs).
+	WeChatTplReview string `env:"WECHAT_TPL_REVIEW" yaml:"wechat_tpl_review"`
+
+	// ReviewLeaseTTL is how long a claimed record stays with its reviewer;
+	// ReviewMaxDeliveries how often it may be claimed without a decision
+	// before it is parked as a dead letter.
+	ReviewLeaseTTL      time.Duration `env:"REVIEW_LEASE_TTL" yaml:"review_lease_ttl"`
+	ReviewMaxDeliveries int           `env:"REVIEW_MAX_DELIVERIES" yaml:"review_max_deliveries"`
 
 	TokenSecret    string        `env:"TOKEN_SECRET" yaml:"token_secret" secret:"true"`
 	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" yaml:"access_token_ttl"`
@@ -82,19 +91,21 @@ type Config struct {
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		HTTPAddr:           ":8080",
-		DataDir:            "./data",
-		LogLevel:           "info",
-		DBMaxOpenConns:     50,
-		DBMaxIdleConns:     10,
-		DBConnMaxLifetime:  30 * time.Minute,
-		RedisPrefix:        "qjmz:",
-		AccessTokenTTL:     15 * time.Minute,
-		RefreshTTL:         30 * 24 * time.Hour,
-		MaxBodyBytes:       1 << 20,
-		LoginRatePerMinute: 20,
-		WriteRatePerMinute: 120,
-		ShutdownTimeout:    20 * time.Second,
+		HTTPAddr:            ":8080",
+		DataDir:             "./data",
+		LogLevel:            "info",
+		DBMaxOpenConns:      50,
+		DBMaxIdleConns:      10,
+		DBConnMaxLifetime:   30 * time.Minute,
+		RedisPrefix:         "qjmz:",
+		AccessTokenTTL:      15 * time.Minute,
+		RefreshTTL:          30 * 24 * time.Hour,
+		MaxBodyBytes:        1 << 20,
+		LoginRatePerMinute:  20,
+		WriteRatePerMinute:  120,
+		ShutdownTimeout:     20 * time.Second,
+		ReviewLeaseTTL:      15 * time.Minute,
+		ReviewMaxDeliveries: 5,
 	}
 }
 
@@ -198,6 +209,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("QJMZ_MAX_BODY_BYTES must be at least 1024")
+	}
+	if c.ReviewLeaseTTL < time.Second || c.ReviewLeaseTTL > 24*time.Hour {
+		bad("QJMZ_REVIEW_LEASE_TTL must be between 1s and 24h")
+	}
+	if c.ReviewMaxDeliveries < 1 || c.ReviewMaxDeliveries > 100 {
+		bad("QJMZ_REVIEW_MAX_DELIVERIES must be between 1 and 100")
 	}
 	if c.LoginRatePerMinute < 1 || c.WriteRatePerMinute < 1 {
 		bad("rate limits must be positive")

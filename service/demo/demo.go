@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"qjmz/model"
 	"qjmz/pkg/ids"
@@ -92,6 +94,12 @@ type Stores struct {
 	Regions *repository.Regions
 	Orgs    *repository.Organizations
 	Users   *repository.Users
+	// Catalogue, orders and beneficiaries (see catalogue.go).
+	Items         *repository.ServiceItems
+	Orders        *repository.Orders
+	Beneficiaries *repository.Beneficiaries
+	Cipher        Cipher
+	Now           func() time.Time
 }
 
 // LoadIfEmpty loads the demo data when the database has no regions yet, in
@@ -171,6 +179,192 @@ func load(ctx context.Context, s Stores) error {
 			if err := s.Users.AddBinding(ctx, &r); err != nil {
 				return err
 			}
+		}
+	}
+	return loadCatalogue(ctx, s, towns, orgs)
+}
+
+// ---- catalogue, orders, beneficiaries ----
+
+// Cipher encrypts the demo beneficiaries exactly as the service does.
+type Cipher interface {
+	Encrypt(plain, field string) (string, error)
+	BlindIndex(field, normalized string) string
+}
+
+// Item is a demo catalogue entry (DESIGN.md §1), priced per session.
+type Item struct {
+	Code, Name, Category  string
+	PriceFen              int64
+	Photos                int
+	Video                 bool
+	VideoSeconds          int
+	Participants, Minutes int
+	Beneficiaries         bool
+	CapScope              string
+	CapFen                int64
+	Internal              bool
+	ReviewLevels          int
+}
+
+// Items is Qianjiang's menu of micro-projects. Case management and
+// mental-health work are internal: never on the public feed.
+var Items = []Item{
+	{Code: "INFO_SURVEY", Name: "信息调研", Category: "调研走访", PriceFen: 30000, Photos: 3, Participants: 1, Minutes: 30, Beneficiaries: true},
+	{Code: "VIDEO_PUBLICITY", Name: "视频宣传", Category: "宣传倡导", PriceFen: 40000, Photos: 1, Video: true, VideoSeconds: 30, Minutes: 60},
+	{Code: "CASE_MANAGEMENT", Name: "个案管理", Category: "个案服务", PriceFen: 50000, Photos: 2, Participants: 1, Minutes: 60, Beneficiaries: true, Internal: true},
+	{Code: "LECTURE", Name: "专题讲座", Category: "宣传倡导", PriceFen: 40000, Photos: 4, Participants: 15, Minutes: 60},
+	{Code: "BATHING", Name: "助浴", Category: "为老服务", PriceFen: 40000, Photos: 3, Video: true, VideoSeconds: 15, Participants: 1, Minutes: 45, Beneficiaries: true},
+	{Code: "MEAL", Name: "助餐", Category: "为老服务", PriceFen: 30000, Photos: 3, Participants: 5, Minutes: 60, Beneficiaries: true},
+	{Code: "LEGAL_CONSULT", Name: "法律咨询", Category: "法律服务", PriceFen: 35000, Photos: 3, Participants: 5, Minutes: 60},
+	{Code: "HEALTH_CHECK", Name: "健康监测", Category: "健康服务", PriceFen: 35000, Photos: 3, Participants: 10, Minutes: 60, Beneficiaries: true},
+	{Code: "JOB_REFERRAL", Name: "就业推荐", Category: "就业服务", PriceFen: 35000, Photos: 2, Participants: 3, Minutes: 60},
+	{Code: "FIRST_AID", Name: "急救教学", Category: "健康服务", PriceFen: 45000, Photos: 4, Video: true, VideoSeconds: 15, Participants: 15, Minutes: 90},
+	{Code: "MEDICINE_TO_VILLAGE", Name: "送医送药下乡", Category: "健康服务", PriceFen: 50000, Photos: 4, Participants: 20, Minutes: 120, Beneficiaries: true},
+	{Code: "CUSTOM_REFORM", Name: "移风易俗", Category: "宣传倡导", PriceFen: 30000, Photos: 3, Participants: 20, Minutes: 60},
+	{Code: "FIVE_CHILDREN", Name: "五童行动", Category: "儿童关爱", PriceFen: 40000, Photos: 3, Participants: 5, Minutes: 60, Beneficiaries: true},
+	{Code: "YUKANG", Name: "渝康行动", Category: "心理健康", PriceFen: 50000, Photos: 1, Participants: 1, Minutes: 60, Beneficiaries: true, Internal: true, ReviewLevels: 2},
+	{Code: "HOME_MODIFICATION", Name: "适老化改造", Category: "为老服务", PriceFen: 50000, Photos: 6, Video: true, VideoSeconds: 15, Participants: 1, Minutes: 120,
+		Beneficiaries: true, CapScope: model.CapHousehold, CapFen: 200000, ReviewLevels: 2},
+}
+
+// OrderSpec is an open demo order for the current quarter.
+type OrderSpec struct {
+	Org, Item, Town string
+	Quantity        int
+}
+
+// OrderSpecs let each demo organization record sessions right away.
+var OrderSpecs = []OrderSpec{
+	{"黔江好心情公益服务中心", "BATHING", "城南街道", 40},
+	{"黔江好心情公益服务中心", "MEAL", "城南街道", 30},
+	{"黔江好心情公益服务中心", "CASE_MANAGEMENT", "城南街道", 10},
+	{"黔江好心情公益服务中心", "FIVE_CHILDREN", "城南街道", 12},
+	{"至善社会工作服务中心", "LECTURE", "城东街道", 20},
+	{"至善社会工作服务中心", "LEGAL_CONSULT", "城东街道", 12},
+	{"黔江区社稷公益服务中心", "INFO_SURVEY", "城西街道", 30},
+	{"黔江区社稷公益服务中心", "HEALTH_CHECK", "城西街道", 24},
+	{"沙坝互助养老中心", "MEDICINE_TO_VILLAGE", "沙坝乡", 12},
+	{"沙坝互助养老中心", "HOME_MODIFICATION", "沙坝乡", 10},
+}
+
+// Person is a made-up person in 青社社区. ID numbers use
+// Qianjiang's area code, round birth dates and sequence 99x, and carry a
+// valid GB 11643 check character so they pass validation; they belong to
+// nobody.
+type Person struct {
+	Name, First17, Household string
+	Categories               []string
+	Guardian, Public         bool
+}
+
+// People live in 青社社区 (城南街道).
+var People = []Person{
+	{"王演示", "50011419360101999", "QS-01-0101", []string{"特困", "高龄失能"}, false, false},
+	{"李演示", "50011419400101998", "QS-01-0101", []string{"高龄失能"}, false, true},
+	{"陈示例", "50011419500101997", "QS-02-0302", []string{"低保", "残疾"}, false, false},
+	{"刘小演", "50011420160601996", "QS-03-0201", []string{"儿童"}, true, false},
+}
+
+// Field names must match service/beneficiaries.go.
+const (
+	fieldBenName     = "beneficiaries.name"
+	fieldBenIDNumber = "beneficiaries.id_number"
+)
+
+// IDNumber completes 17 digits with the GB 11643 (ISO 7064 MOD 11-2) check
+// character.
+func IDNumber(first17 string) string {
+	sum, weight := 0, 2
+	for i := 16; i >= 0; i-- {
+		sum += int(first17[i]-'0') * weight
+		weight = weight * 2 % 11
+	}
+	return first17 + string("10X98765432"[sum%11])
+}
+
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+// currentQuarter is the first and last day of the quarter containing now,
+// China time.
+func currentQuarter(now time.Time) (time.Time, time.Time) {
+	n := now.In(chinaTime)
+	first := time.Date(n.Year(), time.Month((int(n.Month())-1)/3*3+1), 1, 0, 0, 0, 0, chinaTime)
+	return first, first.AddDate(0, 3, -1)
+}
+
+func loadCatalogue(ctx context.Context, s Stores, towns map[string]model.Region, orgs map[string]model.Organization) error {
+	if s.Items == nil {
+		return nil
+	}
+	items := map[string]model.ServiceItem{}
+	for _, d := range Items {
+		it := model.ServiceItem{ID: ids.New(), Code: d.Code, Name: d.Name, Category: d.Category, UnitPriceFen: d.PriceFen,
+			MinPhotos: d.Photos, VideoRequired: d.Video, MinVideoSeconds: d.VideoSeconds, MinParticipants: d.Participants,
+			MinDurationMinutes: d.Minutes, BeneficiariesRequired: d.Beneficiaries, CapScope: d.CapScope, CapFen: d.CapFen,
+			Visibility: model.VisibilityPublic, ReviewLevels: max(1, d.ReviewLevels), Active: true}
+		if d.Internal {
+			it.Visibility = model.VisibilityInternal
+		}
+		if err := s.Items.Create(ctx, &it); err != nil {
+			return err
+		}
+		items[d.Code] = it
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	start, end := currentQuarter(now)
+	for _, d := range OrderSpecs {
+		it := items[d.Item]
+		o := model.Order{ID: ids.New(), OrgID: orgs[d.Org].ID, ItemID: it.ID, RegionID: towns[d.Town].ID,
+			PeriodStart: start.UTC(), PeriodEnd: end.UTC(), Quantity: d.Quantity, UnitPriceFen: it.UnitPriceFen,
+			BudgetFen: int64(d.Quantity) * it.UnitPriceFen, Status: model.OrderOpen, CreatedBy: "demo"}
+		if err := s.Orders.Create(ctx, &o); err != nil {
+			return err
+		}
+	}
+	return loadBeneficiaries(ctx, s, towns["城南街道"])
+}
+
+func loadBeneficiaries(ctx context.Context, s Stores, town model.Region) error {
+	if s.Beneficiaries == nil || s.Cipher == nil {
+		return nil
+	}
+	children, err := s.Regions.Children(ctx, town.ID)
+	if err != nil {
+		return err
+	}
+	var qingshe model.Region
+	for _, c := range children {
+		if c.Name == "青社社区" {
+			qingshe = c
+		}
+	}
+	if qingshe.ID == "" {
+		return fmt.Errorf("demo: 青社社区 missing")
+	}
+	for _, d := range People {
+		idn := IDNumber(d.First17)
+		birth, err := time.ParseInLocation("20060102", idn[6:14], chinaTime)
+		if err != nil {
+			return err
+		}
+		b := model.Beneficiary{ID: ids.New(), IDIndex: s.Cipher.BlindIndex(fieldBenIDNumber, idn), Household: d.Household,
+			CommunityID: qingshe.ID, Categories: strings.Join(d.Categories, ","), BirthDate: birth.UTC(),
+			GuardianConsent: d.Guardian, PublicConsent: d.Public, CreatedBy: "demo", Gender: "female"}
+		if (idn[16]-'0')%2 == 1 {
+			b.Gender = "male"
+		}
+		if b.NameEnc, err = s.Cipher.Encrypt(d.Name, fieldBenName); err != nil {
+			return err
+		}
+		if b.IDNumberEnc, err = s.Cipher.Encrypt(idn, fieldBenIDNumber); err != nil {
+			return err
+		}
+		if err := s.Beneficiaries.Create(ctx, &b); err != nil {
+			return err
 		}
 	}
 	return nil
