@@ -73,8 +73,8 @@ type beneficiary0003 struct {
 func (beneficiary0003) TableName() string { return "beneficiaries" }
 
 type upload0003 struct {
-	ID             string  `gorm:"primaryKey;size:26"`
-	Seq            int64   `gorm:"autoIncrement;uniqueIndex;not null"`
+	Seq            int64   `gorm:"primaryKey;autoIncrement"`
+	ID             string  `gorm:"size:26;not null;uniqueIndex"`
 	UploaderID     string  `gorm:"size:26;not null;index"`
 	OrgID          string  `gorm:"size:26;not null;index"`
 	RecordID       *string `gorm:"size:26;index"`
