@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -82,6 +84,22 @@ func feedStateOut(s service.FeedState) feedStateDTO {
 		HiddenAt: tsPtr(s.HiddenAt), BlockedBy: b}
 }
 
+// renderFeed is the service.Render of the feed: DTO mapping and JSON, done
+// once per cache fill instead of once per request.
+func renderFeed(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case service.FeedPage:
+		out := make([]feedEntryDTO, 0, len(x.Items))
+		for _, e := range x.Items {
+			out = append(out, feedEntryOut(e))
+		}
+		return json.Marshal(list(out, x.Next))
+	case service.FeedEntry:
+		return json.Marshal(feedEntryOut(x))
+	}
+	return nil, fmt.Errorf("renderFeed: unexpected %T", v)
+}
+
 func (s *server) listFeed(c *gin.Context) {
 	def, capLimit := service.FeedLimits()
 	limit, err := limitParam(c, def, capLimit)
@@ -89,17 +107,13 @@ func (s *server) listFeed(c *gin.Context) {
 		fail(c, s.log, err)
 		return
 	}
-	page, err := s.Feed.List(c.Request.Context(), service.FeedQuery{TownID: c.Query("town_id"), CommunityID: c.Query("community_id"),
-		ItemID: c.Query("item_id"), Cursor: c.Query("cursor"), Limit: limit})
+	body, err := s.Feed.List(c.Request.Context(), service.FeedQuery{TownID: c.Query("town_id"), CommunityID: c.Query("community_id"),
+		ItemID: c.Query("item_id"), Cursor: c.Query("cursor"), Limit: limit}, renderFeed)
 	if err != nil {
 		fail(c, s.log, err)
 		return
 	}
-	out := make([]feedEntryDTO, 0, len(page.Items))
-	for _, e := range page.Items {
-		out = append(out, feedEntryOut(e))
-	}
-	c.JSON(http.StatusOK, list(out, page.Next))
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 func (s *server) getFeedEntry(c *gin.Context) {
@@ -107,12 +121,12 @@ func (s *server) getFeedEntry(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := s.Feed.Get(c.Request.Context(), id)
+	body, err := s.Feed.Get(c.Request.Context(), id, renderFeed)
 	if err != nil {
 		fail(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, feedEntryOut(e))
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 type unpublishRequest struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"regexp"
@@ -175,28 +174,33 @@ type FeedPage struct {
 	Next  string
 }
 
-// List returns a page of the public feed, newest first. Pages come from the
-// cache when they can and from the database otherwise.
-func (f *Feed) List(ctx context.Context, q FeedQuery) (FeedPage, error) {
+// Render turns a FeedPage or a FeedEntry into the bytes a client receives.
+// The api layer supplies it, so the DTOs stay there, and the cache keeps
+// its output: a cached page is served as stored, without decoding and
+// re-encoding it (measured in docs/performance.md).
+type Render func(v any) ([]byte, error)
+
+// List returns a page of the public feed, newest first, rendered. Pages
+// come from the cache when they can and from the database otherwise.
+func (f *Feed) List(ctx context.Context, q FeedQuery, render Render) ([]byte, error) {
 	if q.Limit <= 0 {
 		q.Limit = feedDefaultLimit
 	}
 	if q.Limit > feedMaxLimit {
-		return FeedPage{}, apperr.New(apperr.ErrInvalid, "LIMIT_OUT_OF_RANGE", "每页条数须在1到"+strconv.Itoa(feedMaxLimit)+"之间")
+		return nil, apperr.New(apperr.ErrInvalid, "LIMIT_OUT_OF_RANGE", "每页条数须在1到"+strconv.Itoa(feedMaxLimit)+"之间")
 	}
 	for field, v := range map[string]string{"town_id": q.TownID, "community_id": q.CommunityID, "item_id": q.ItemID} {
 		if v != "" && !ids.Valid(v) {
-			return FeedPage{}, apperr.New(apperr.ErrInvalid, "FEED_FILTER_INVALID", "筛选条件不正确").
+			return nil, apperr.New(apperr.ErrInvalid, "FEED_FILTER_INVALID", "筛选条件不正确").
 				WithFields(apperr.FieldError{Field: field, Reason: "ulid"})
 		}
 	}
 	if q.Cursor != "" && !feedCursorRe.MatchString(q.Cursor) {
-		return FeedPage{}, apperr.New(apperr.ErrInvalid, "CURSOR_INVALID", "翻页参数无效，请从第一页开始").
+		return nil, apperr.New(apperr.ErrInvalid, "CURSOR_INVALID", "翻页参数无效，请从第一页开始").
 			WithFields(apperr.FieldError{Field: "cursor", Reason: "invalid"})
 	}
 	name := "list:" + q.TownID + ":" + q.CommunityID + ":" + q.ItemID + ":" + q.Cursor + ":" + strconv.Itoa(q.Limit)
-	var page FeedPage
-	err := f.cached(ctx, name, &page, func(ctx context.Context) (any, error) {
+	return f.cached(ctx, name, render, func(ctx context.Context) (any, error) {
 		rows, err := f.c.Store.Page(ctx, repository.FeedFilter{TownID: q.TownID, CommunityID: q.CommunityID,
 			ItemID: q.ItemID, Before: q.Cursor, Limit: q.Limit + 1})
 		if err != nil {
@@ -213,14 +217,12 @@ func (f *Feed) List(ctx context.Context, q FeedQuery) (FeedPage, error) {
 		}
 		return FeedPage{Items: entries, Next: next}, nil
 	})
-	return page, err
 }
 
-// Get returns one published record; anything else (unknown, not approved,
-// internal, taken down) is the same 404.
-func (f *Feed) Get(ctx context.Context, id string) (FeedEntry, error) {
-	var e FeedEntry
-	err := f.cached(ctx, "rec:"+id, &e, func(ctx context.Context) (any, error) {
+// Get returns one published record, rendered; anything else (unknown, not
+// approved, internal, taken down) is the same 404.
+func (f *Feed) Get(ctx context.Context, id string, render Render) ([]byte, error) {
+	return f.cached(ctx, "rec:"+id, render, func(ctx context.Context) (any, error) {
 		rec, err := f.c.Store.Published(ctx, id)
 		if err != nil {
 			return nil, notFound("动态", err)
@@ -234,28 +236,28 @@ func (f *Feed) Get(ctx context.Context, id string) (FeedEntry, error) {
 		}
 		return entries[0], nil
 	})
-	return e, err
 }
 
-// cached serves name from the cache, or computes it once per replica even
-// when many requests miss together (after an invalidation every request of
-// a hot page misses at the same moment) and stores it.
-func (f *Feed) cached(ctx context.Context, name string, dst any, compute func(ctx context.Context) (any, error)) error {
+// cached serves name from the cache, or computes and renders it once per
+// replica even when many requests miss together (after an invalidation
+// every request for a hot page misses at the same moment), and stores it.
+// The rendered bytes are what is cached: after a deploy that changes the
+// DTOs, pages of the old shape live at most one TTL (60 s).
+func (f *Feed) cached(ctx context.Context, name string, render Render, compute func(ctx context.Context) (any, error)) ([]byte, error) {
 	var gen string
 	if f.c.Cache != nil {
 		var raw []byte
 		var ok bool
-		raw, gen, ok = f.c.Cache.Lookup(ctx, name)
-		if ok && json.Unmarshal(raw, dst) == nil {
-			return nil
+		if raw, gen, ok = f.c.Cache.Lookup(ctx, name); ok {
+			return raw, nil
 		}
 	}
-	raw, err := f.flight.do(ctx, gen+"|"+name, func(ctx context.Context) ([]byte, error) {
+	return f.flight.do(ctx, gen+"|"+name, func(ctx context.Context) ([]byte, error) {
 		v, err := compute(ctx)
 		if err != nil {
 			return nil, err
 		}
-		b, err := json.Marshal(v)
+		b, err := render(v)
 		if err != nil {
 			return nil, err
 		}
@@ -264,10 +266,6 @@ func (f *Feed) cached(ctx context.Context, name string, dst any, compute func(ct
 		}
 		return b, nil
 	})
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, dst)
 }
 
 // decorate turns records into entries with four batched lookups (items,

@@ -36,10 +36,23 @@ type OrdersConfig struct {
 
 // Orders buys sessions from organizations: organization × item × town ×
 // period, with a quantity and a unit price frozen at ordering.
-type Orders struct{ c OrdersConfig }
+type Orders struct {
+	c       OrdersConfig
+	payable PayableRecomputer
+}
+
+// PayableRecomputer re-marks which approved records of an order are payable
+// (the review use cases); it joins the caller's transaction.
+type PayableRecomputer interface {
+	RecomputePayable(ctx context.Context, orderID string) (int, error)
+}
 
 // NewOrders builds the order use cases.
 func NewOrders(c OrdersConfig) *Orders { return &Orders{c: c} }
+
+// SetPayableRecomputer connects the review use cases, which are built after
+// orders (they depend on it); called once while wiring.
+func (s *Orders) SetPayableRecomputer(p PayableRecomputer) { s.payable = p }
 
 const (
 	maxOrderQuantity = 100_000
@@ -222,6 +235,13 @@ func (s *Orders) Update(ctx context.Context, id string, in OrderPatch) (OrderVie
 		}
 		if o, err = s.c.Orders.Get(ctx, id); err != nil {
 			return err
+		}
+		// A raised quantity makes held-back approved sessions payable (and a
+		// lowered one the reverse), in the same transaction.
+		if in.Quantity != nil && s.payable != nil && o.Quantity != before.Quantity {
+			if _, err := s.payable.RecomputePayable(ctx, id); err != nil {
+				return err
+			}
 		}
 		return s.c.Audit.Record(ctx, AuditEntry{Action: "order.update", ObjectType: "order", ObjectID: id,
 			Before: orderAudit(before), After: orderAudit(o)})

@@ -419,11 +419,15 @@ func TestReviewTwoLevelsAndPayable(t *testing.T) {
 	if used != 2 || !recordRow(t, h, a.ID).Payable || recordRow(t, h, b.ID).Payable {
 		t.Fatalf("used=%d a.payable=%v b.payable=%v", used, recordRow(t, h, a.ID).Payable, recordRow(t, h, b.ID).Payable)
 	}
-	// The bureau raises the quantity: the held record becomes payable.
-	h.app.DB.Exec("UPDATE orders SET quantity = 2 WHERE id = ?", one.order)
-	n, err := reviewService(t, h).RecomputePayable(context.Background(), one.order)
-	if err != nil || n != 1 || !recordRow(t, h, b.ID).Payable {
-		t.Fatalf("recompute: changed=%d err=%v payable=%v", n, err, recordRow(t, h, b.ID).Payable)
+	// The bureau raises the quantity through the orders API: the held
+	// record becomes payable in the same transaction.
+	h.expect(h.do("PATCH", "/api/v1/admin/orders/"+one.order, h.token("admin"), map[string]any{"quantity": 2}), 200, "")
+	if !recordRow(t, h, b.ID).Payable {
+		t.Fatal("raising the order quantity did not make the held record payable")
+	}
+	// Recomputing again changes nothing.
+	if n, err := reviewService(t, h).RecomputePayable(context.Background(), one.order); err != nil || n != 0 {
+		t.Fatalf("second recompute: changed=%d err=%v", n, err)
 	}
 }
 
