@@ -56,10 +56,23 @@ type RecordsConfig struct {
 
 // Records lets workers draft, edit and submit session records, and lets
 // reviewers in scope read them with their risk flags and versions.
-type Records struct{ c RecordsConfig }
+type Records struct {
+	c        RecordsConfig
+	onSubmit SubmitListener
+}
+
+// SubmitListener hears about a record right after its submit committed (the
+// review queue); best effort — the queue is reconciled from the database.
+type SubmitListener interface {
+	Submitted(ctx context.Context, recordID string) error
+}
 
 // NewRecords builds the session-record use cases.
 func NewRecords(c RecordsConfig) *Records { return &Records{c: c} }
+
+// SetSubmitListener connects the review queue, built after records; called
+// once while wiring.
+func (s *Records) SetSubmitListener(l SubmitListener) { s.onSubmit = l }
 
 // Field names the beneficiaries slice encrypts with (AAD of pii.Keys).
 const (
@@ -628,6 +641,11 @@ func (s *Records) Submit(ctx context.Context, id string, expectedVersion int) (R
 	if blocked != nil {
 		return RecordDetail{}, apperr.New(apperr.ErrUnprocessable, "RECORD_BLOCKED", "记录未通过提交检查，请按提示补充或更正").
 			WithDetails(map[string]any{"flags": srFlagsDetail(blocked)})
+	}
+	if s.onSubmit != nil {
+		// Errors are logged by the listener; the minute reconcile job will
+		// queue the record and the submit stands either way.
+		_ = s.onSubmit.Submitted(ctx, id)
 	}
 	return s.Get(ctx, id)
 }

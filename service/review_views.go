@@ -533,6 +533,20 @@ func (s *Review) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Submitted queues a record for level-1 review right after its submit
+// committed, so reviewers need not wait for the reconcile job.
+func (s *Review) Submitted(ctx context.Context, recordID string) error {
+	rec, err := s.c.Records.Get(ctx, recordID)
+	if err != nil {
+		return err
+	}
+	if err := s.reconcileQueue(ctx, rec.TownID, model.RecordSubmitted); err != nil {
+		s.c.Logger.Warn("review: queueing a submitted record failed; the reconcile job retries", "record_id", recordID, "err", err)
+		return err
+	}
+	return nil
+}
+
 func (s *Review) reconcileQueue(ctx context.Context, town, status string) error {
 	rows, err := s.c.Reviews.PendingIn(ctx, town, status)
 	if err != nil {

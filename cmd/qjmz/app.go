@@ -180,6 +180,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	// Review (after the feed: final approvals publish through it)
 	reviewSvc := a.wireReview(ctx, cfg, log, recordRepo, orderRepo, cipher, feedSvc)
 	orderSvc.SetPayableRecomputer(reviewSvc)
+	recordSvc.SetSubmitListener(reviewSvc)
 
 	if cfg.LoadDemoData && !opt.skipDemo {
 		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users,
