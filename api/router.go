@@ -27,6 +27,7 @@ type Config struct {
 	LoginRatePerMinute int
 	WriteRatePerMinute int
 	RedisPrefix        string
+	TrustedProxies     []string
 }
 
 // Deps are the use cases and infrastructure the handlers call.
@@ -76,6 +77,12 @@ func NewRouter(d Deps) *gin.Engine {
 	s := &server{Deps: d, log: d.Logger, metrics: newHTTPMetrics(d.Registry), validate: newValidator()}
 
 	r := gin.New()
+	// Gin trusts every X-Forwarded-For by default, which would let anyone
+	// pick the IP that rate limits and the audit log see.
+	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		d.Logger.Error("invalid trusted proxies; trusting none", "err", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(s.noRoute)
 	r.NoMethod(s.noMethod)

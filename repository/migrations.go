@@ -54,10 +54,13 @@ func MigrateTo(ctx context.Context, db *gorm.DB, id string) error {
 	}
 	return db.Connection(func(conn *gorm.DB) error {
 		var got int
-		if err := conn.Raw("SELECT GET_LOCK('qjmz_migrate', 120)").Scan(&got).Error; err != nil || got != 1 {
+		// Named locks are server-wide: name it after the database so other
+		// databases on the same server (staging, tests) do not queue.
+		lock := "SELECT GET_LOCK(CONCAT('qjmz_migrate_', DATABASE()), 120)"
+		if err := conn.Raw(lock).Scan(&got).Error; err != nil || got != 1 {
 			return fmt.Errorf("repository: migrate lock (got %d): %w", got, err)
 		}
-		defer conn.Exec("SELECT RELEASE_LOCK('qjmz_migrate')")
+		defer conn.Exec("SELECT RELEASE_LOCK(CONCAT('qjmz_migrate_', DATABASE()))")
 		// A fresh session on the same connection: gormigrate chains many
 		// statements on the handle it is given.
 		if err := run(conn.Session(&gorm.Session{NewDB: true})); err != nil {

@@ -53,7 +53,7 @@ type App struct {
 }
 
 type buildOptions struct {
-	skipDemo   bool
+	operator   bool   // an operator command: no demo data, no queue rebuild
 	sqlitePath string // tests: a fresh file per test
 	logAllSQL  bool
 }
@@ -67,8 +67,10 @@ func (a *App) Close() {
 	}
 }
 
-func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOptions) (a *App, err error) {
-	a = &App{Cfg: cfg, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOptions) (_ *App, err error) {
+	a := &App{Cfg: cfg, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+	// On failure close what was opened, through the local: the named result
+	// is nil by then.
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -178,11 +180,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	}})
 
 	// Review (after the feed: final approvals publish through it)
-	reviewSvc := a.wireReview(ctx, cfg, log, recordRepo, orderRepo, cipher, feedSvc)
+	reviewSvc := a.wireReview(ctx, cfg, log, recordRepo, orderRepo, cipher, feedSvc, !opt.operator)
 	orderSvc.SetPayableRecomputer(reviewSvc)
 	recordSvc.SetSubmitListener(reviewSvc)
 
-	if cfg.LoadDemoData && !opt.skipDemo {
+	if cfg.LoadDemoData && !opt.operator {
 		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users,
 			Items: itemRepo, Orders: orderRepo, Beneficiaries: beneficiaryRepo, Cipher: cipher, Now: a.Now}, log); err != nil {
 			return nil, err
@@ -193,7 +195,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Handler = api.NewRouter(api.Deps{
 		Config: api.Config{MaxBodyBytes: cfg.MaxBodyBytes, LoginRatePerMinute: cfg.LoginRatePerMinute,
-			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix},
+			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix, TrustedProxies: cfg.TrustedProxies},
 		Logger: log, Auth: a.Auth, Directory: directory, Invites: inviteSvc, Auditor: a.Auditor,
 		Limiter: redis_rate.NewLimiter(a.Redis), Registry: reg, Media: mediaHandler,
 		// -- deps: catalogue, orders, beneficiaries --

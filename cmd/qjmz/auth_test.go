@@ -139,7 +139,8 @@ func TestLoginRateLimit(t *testing.T) {
 	for range 3 {
 		h.login("dev:resident")
 	}
-	r := h.do("POST", "/api/v1/auth/wechat-login", "", map[string]string{"code": "dev:resident"})
+	// A forged X-Forwarded-For does not buy a fresh bucket: no proxy is trusted.
+	r := h.do("POST", "/api/v1/auth/wechat-login", "", map[string]string{"code": "dev:resident"}, "X-Forwarded-For", "203.0.113.9")
 	h.expect(r, 429, "RATE_LIMITED")
 	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("429 without a useful Retry-After: %q", ra)

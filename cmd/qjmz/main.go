@@ -4,6 +4,8 @@
 //	qjmz migrate                      apply database migrations and exit
 //	qjmz grant-admin -openid X [-region 500114]
 //	                                  make a WeChat user a bureau_admin
+//	qjmz create-root-region -code 500114 -name 黔江区 [-level district -lat -lng]
+//	                                  create the top region of a fresh database
 //	qjmz verify-audit                 check the audit hash chain, exit 1 if broken
 //	qjmz config                       print the effective configuration (secrets masked)
 package main
@@ -47,6 +49,9 @@ func run(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
+	// Release mode everywhere: operator commands build the router too, and
+	// debug mode would print the route table on stdout.
+	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -57,7 +62,7 @@ func run(args []string) error {
 		fmt.Println(cfg.String())
 		return nil
 	case "migrate":
-		a, err := build(ctx, cfg, log, buildOptions{skipDemo: true})
+		a, err := build(ctx, cfg, log, buildOptions{operator: true})
 		if err != nil {
 			return err
 		}
@@ -71,7 +76,7 @@ func run(args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		a, err := build(ctx, cfg, log, buildOptions{skipDemo: true})
+		a, err := build(ctx, cfg, log, buildOptions{operator: true})
 		if err != nil {
 			return err
 		}
@@ -83,8 +88,31 @@ func run(args []string) error {
 		}
 		fmt.Printf("user %s is now bureau_admin of region %s\n", uid, *region)
 		return nil
+	case "create-root-region":
+		fs := flag.NewFlagSet("create-root-region", flag.ContinueOnError)
+		level := fs.String("level", "district", "province, city or district")
+		code := fs.String("code", "", "administrative code, e.g. 500114")
+		name := fs.String("name", "", "name, e.g. 黔江区")
+		lat := fs.Float64("lat", 0, "centre latitude")
+		lng := fs.Float64("lng", 0, "centre longitude")
+		radius := fs.Int("radius-m", 20000, "geofence radius in metres")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		a, err := build(ctx, cfg, log, buildOptions{operator: true})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		r, err := service.CreateRootRegion(ctx, service.BootstrapConfig{Tx: a.Store, Users: a.Users, Regions: a.Regions,
+			Audit: a.Auditor, Now: a.Now}, *level, *code, *name, *lat, *lng, *radius)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("region %s (%s %s) created\n", r.ID, r.Code, r.Name)
+		return nil
 	case "verify-audit":
-		a, err := build(ctx, cfg, log, buildOptions{skipDemo: true})
+		a, err := build(ctx, cfg, log, buildOptions{operator: true})
 		if err != nil {
 			return err
 		}
@@ -103,7 +131,7 @@ func run(args []string) error {
 		fmt.Println("audit chain intact")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, migrate, grant-admin, verify-audit, config)", cmd)
+	return fmt.Errorf("unknown command %q (serve, migrate, grant-admin, create-root-region, verify-audit, config)", cmd)
 }
 
 func newLogger(level string) *slog.Logger {
@@ -120,7 +148,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			"data_dir", cfg.DataDir)
 	}
 	log.Info("configuration", "config", cfg.String())
-	gin.SetMode(gin.ReleaseMode)
 	if !cfg.WeChatDevLogin {
 		// silenceper/wechat sends every call through this package variable,
 		// which is http.DefaultClient (no timeout) unless replaced: once, here.

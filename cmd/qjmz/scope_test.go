@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"qjmz/pkg/ids"
+	"qjmz/service"
 )
 
 func TestRolesAndScopes(t *testing.T) {
@@ -208,8 +209,35 @@ func TestGrantFirstAdminCommand(t *testing.T) {
 	if !strings.Contains(string(me.Raw), uid) || !strings.Contains(string(me.Raw), "bureau_admin") {
 		t.Fatalf("granted admin: %s", me.Raw)
 	}
-	// Idempotent.
+	// Idempotent, and a repeat is not audited as a second grant.
 	if _, err := grantAdmin(t, h, "dev_ops-chief"); err != nil {
 		t.Fatal(err)
 	}
+	var grants int
+	h.app.DB.Raw("SELECT COUNT(*) FROM audit_events WHERE action = 'role.grant' AND actor_id = 'cli'").Scan(&grants)
+	if grants != 1 {
+		t.Fatalf("role.grant audited %d times for one grant", grants)
+	}
+}
+
+// TestBootstrapEmptyDatabase is the production start: no demo data, the
+// operator creates the root region and the first admin, who then logs in.
+func TestBootstrapEmptyDatabase(t *testing.T) {
+	h := newHarness(t, map[string]string{"QJMZ_DEMO_DATA": "false"})
+	if r := h.do("GET", "/api/v1/regions", "", nil); len(r.items()) != 0 {
+		t.Fatalf("database not empty: %s", r.Raw)
+	}
+	bc := service.BootstrapConfig{Tx: h.app.Store, Users: h.app.Users, Regions: h.app.Regions, Audit: h.app.Auditor, Now: h.app.Now}
+	if _, err := service.CreateRootRegion(t.Context(), bc, "district", "500114", "黔江区", 29.53, 108.77, 20000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.CreateRootRegion(t.Context(), bc, "district", "500114", "黔江区", 29.53, 108.77, 20000); err == nil {
+		t.Fatal("a second root region with the same code was created")
+	}
+	if _, err := grantAdmin(t, h, "dev_first-admin"); err != nil {
+		t.Fatal(err)
+	}
+	admin := h.token("first-admin")
+	district := h.regionID("黔江区")
+	h.expect(h.do("POST", "/api/v1/admin/regions", admin, map[string]any{"parent_id": district, "code": "500114001", "name": "城东街道"}), 201, "")
 }

@@ -81,6 +81,10 @@ type Config struct {
 	ProvenanceSeed string `env:"PROVENANCE_SEED" yaml:"provenance_seed" secret:"true"`
 	MediaSecret    string `env:"MEDIA_SECRET" yaml:"media_secret" secret:"true"`
 
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed; empty means the client address is the TCP peer.
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:"," yaml:"trusted_proxies"`
+
 	MaxBodyBytes       int64 `env:"MAX_BODY_BYTES" yaml:"max_body_bytes"`
 	LoginRatePerMinute int   `env:"LOGIN_RATE_PER_MINUTE" yaml:"login_rate_per_minute"`
 	WriteRatePerMinute int   `env:"WRITE_RATE_PER_MINUTE" yaml:"write_rate_per_minute"`
@@ -242,7 +246,7 @@ func (c Config) Validate() error {
 			bad("production: QJMZ_DEMO_DATA must be off")
 		}
 		for name, v := range map[string]string{
-			"QJMZ_TOKEN_SECRET": c.TokenSecret, "QJMZ_MEDIA_SECRET": c.MediaSecret,
+			"QJMZ_TOKEN_SECRET": c.TokenSecret,
 			"QJMZ_PII_ENC_KEY": c.PIIEncKey, "QJMZ_PII_INDEX_KEY": c.PIIIndexKey,
 			"QJMZ_PROVENANCE_SEED": c.ProvenanceSeed, "QJMZ_WECHAT_PUSH_TOKEN": c.WeChatPushToken,
 		} {
