@@ -247,7 +247,7 @@ func (c Config) Validate() error {
 		}
 		for name, v := range map[string]string{
 			"QJMZ_TOKEN_SECRET": c.TokenSecret,
-			"QJMZ_PII_ENC_KEY": c.PIIEncKey, "QJMZ_PII_INDEX_KEY": c.PIIIndexKey,
+			"QJMZ_PII_ENC_KEY":  c.PIIEncKey, "QJMZ_PII_INDEX_KEY": c.PIIIndexKey,
 			"QJMZ_PROVENANCE_SEED": c.ProvenanceSeed, "QJMZ_WECHAT_PUSH_TOKEN": c.WeChatPushToken,
 		} {
 			if v == "" {
