@@ -29,7 +29,7 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
-## bench-report: latency/quality figures written up in docs/performance.md
+## bench-report: near-duplicate latency and quality figures (docs/performance.md, docs/neardup.md)
 bench-report:
 	QJMZ_BENCH_REPORT=1 $(GO) test -count=1 -run 'Report|Quality' -v -timeout 30m ./pkg/neardup/
 
