@@ -3,7 +3,9 @@ GO      ?= go
 PKGS    ?= ./...
 DATA    ?= ./data
 
-.PHONY: run test test-short build vet lint bench bench-report fmt migrate tidy clean
+.PHONY: run test test-short build vet lint bench bench-report loadgen fmt migrate tidy clean
+
+GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(HOME)/go/bin/golangci-lint)
 
 ## run: the server on embedded defaults (SQLite, in-process Redis, local media, WeChat dev login, demo data) on :8080
 run:
@@ -21,6 +23,15 @@ build:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## lint: golangci-lint with errorlint and revive (.golangci.yml); installs it through the module proxy when missing
+lint:
+	@test -x "$(GOLANGCI)" || GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	$(GOLANGCI) run ./...
+
+## loadgen: build the loopback load generator (docs/performance.md)
+loadgen:
+	$(GO) build -o bin/loadgen ./cmd/loadgen
 
 fmt:
 	gofmt -l -w .

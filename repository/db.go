@@ -101,7 +101,7 @@ func OpenDB(o DBOptions) (*gorm.DB, error) {
 }
 
 // IsMySQL reports whether db talks to MySQL/MariaDB.
-func IsMySQL(db *gorm.DB) bool { return db.Dialector.Name() == "mysql" }
+func IsMySQL(db *gorm.DB) bool { return db.Name() == "mysql" }
 
 type txKey struct{}
 

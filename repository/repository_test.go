@@ -191,7 +191,7 @@ func TestRefreshTokenLockAndSingleUse(t *testing.T) {
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		got, err := sessions.LockRefreshToken(ctx, "h1")
 		if err != nil || got.ID != rt.ID {
-			return fmt.Errorf("lock: %v %v", got, err)
+			return fmt.Errorf("lock: %v: %w", got, err)
 		}
 		return sessions.MarkRefreshUsed(ctx, got.ID, time.Now())
 	})

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -86,7 +87,7 @@ type Claimed struct {
 func (q *ReviewQueue) Claim(ctx context.Context, town string, level int, reviewer string, now time.Time, ttl time.Duration) (Claimed, bool, error) {
 	k := q.keys(town, level)
 	res, err := claimScript.Run(ctx, q.rdb, k.list(), now.UnixMilli(), now.Add(ttl).UnixMilli(), reviewer, q.MaxDeliveries).Slice()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return Claimed{}, false, nil
 	}
 	if err != nil {
@@ -137,14 +138,14 @@ end
 func (q *ReviewQueue) Holder(ctx context.Context, town string, level int, recordID string, now time.Time) (string, error) {
 	k := q.keys(town, level)
 	until, err := q.rdb.ZScore(ctx, k.leases, recordID).Result()
-	if err == redis.Nil || (err == nil && int64(until) < now.UnixMilli()) {
+	if errors.Is(err, redis.Nil) || (err == nil && int64(until) < now.UnixMilli()) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("reviewqueue.holder: %w", err)
 	}
 	h, err := q.rdb.HGet(ctx, k.holder, recordID).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
 	return h, err
@@ -154,7 +155,7 @@ func (q *ReviewQueue) Holder(ctx context.Context, town string, level int, record
 func (q *ReviewQueue) Release(ctx context.Context, town string, level int, recordID string) error {
 	k := q.keys(town, level)
 	_, err := releaseScript.Run(ctx, q.rdb, k.list(), recordID).Result()
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("reviewqueue.release: %w", err)
 	}
 	return nil
@@ -174,7 +175,7 @@ return 1
 func (q *ReviewQueue) Unclaim(ctx context.Context, town string, level int, recordID, reviewer string) error {
 	k := q.keys(town, level)
 	_, err := unclaimScript.Run(ctx, q.rdb, k.list(), recordID, reviewer).Result()
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("reviewqueue.unclaim: %w", err)
 	}
 	return nil

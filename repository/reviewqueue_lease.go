@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,14 +16,14 @@ import (
 func (q *ReviewQueue) Lease(ctx context.Context, town string, level int, recordID string, now time.Time) (string, time.Time, error) {
 	k := q.keys(town, level)
 	until, err := q.rdb.ZScore(ctx, k.leases, recordID).Result()
-	if err == redis.Nil || (err == nil && int64(until) < now.UnixMilli()) {
+	if errors.Is(err, redis.Nil) || (err == nil && int64(until) < now.UnixMilli()) {
 		return "", time.Time{}, nil
 	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("reviewqueue.lease: %w", err)
 	}
 	h, err := q.rdb.HGet(ctx, k.holder, recordID).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return "", time.Time{}, nil
 	}
 	if err != nil {
@@ -44,7 +45,7 @@ func (q *ReviewQueue) claimedKey(town string, level int) string {
 func (q *ReviewQueue) NoteClaim(ctx context.Context, town string, level int, c Claimed, reviewer string, now time.Time) (time.Time, error) {
 	key := q.claimedKey(town, level)
 	prev, err := q.rdb.HGet(ctx, key, c.RecordID).Result()
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return now, fmt.Errorf("reviewqueue.note_claim: %w", err)
 	}
 	if parts := strings.Split(prev, "|"); len(parts) == 3 && parts[0] == reviewer && parts[1] == strconv.Itoa(c.Deliveries) {
@@ -63,7 +64,7 @@ func (q *ReviewQueue) NoteClaim(ctx context.Context, town string, level int, c C
 // (zero if unknown).
 func (q *ReviewQueue) ClaimStart(ctx context.Context, town string, level int, recordID, reviewer string) (time.Time, error) {
 	prev, err := q.rdb.HGet(ctx, q.claimedKey(town, level), recordID).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return time.Time{}, nil
 	}
 	if err != nil {

@@ -2,10 +2,8 @@ package repository
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"qjmz/model"
@@ -132,9 +130,4 @@ func (r *Users) BindingsOf(ctx context.Context, userIDs []string) (map[string][]
 		out[b.UserID] = append(out[b.UserID], b)
 	}
 	return out, nil
-}
-
-// isNotFound is a small helper for callers inside this package.
-func isNotFound(err error) bool {
-	return errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, apperr.ErrNotFound)
 }

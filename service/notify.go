@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -26,7 +25,7 @@ type SubscribeSender interface {
 	SendSubscribe(ctx context.Context, m wechat.SubscribeMessage) error
 }
 
-// Outbox message kinds.
+// KindSubscribe is the outbox kind of a WeChat subscribe message.
 const KindSubscribe = "wechat_subscribe"
 
 // SubscribePayload is what a subscribe-message outbox row carries. The
@@ -145,8 +144,3 @@ func (n *Notifier) attempt(ctx context.Context, m model.OutboxMessage) (map[stri
 }
 
 var _ OutboxStore = (*repository.Outbox)(nil)
-
-// describeRelay is used in logs.
-func describeRelay(r RelayResult) string {
-	return fmt.Sprintf("sent=%d skipped=%d retried=%d dead=%d", r.Sent, r.Skipped, r.Retried, r.Dead)
-}

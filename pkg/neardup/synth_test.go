@@ -277,15 +277,6 @@ func clamp8(v float64) uint8 {
 	return uint8(math.Round(math.Min(255, math.Max(0, v))))
 }
 
-// baseImages renders n unrelated photos of size w×h.
-func baseImages(n, w, h int, seed uint64) []*image.NRGBA {
-	out := make([]*image.NRGBA, n)
-	for i := range out {
-		out[i] = newScene(seed+uint64(i)*1000003, w, h).render(w, h)
-	}
-	return out
-}
-
 // transform is one way people re-use a photo.
 type transform struct {
 	name  string

@@ -271,7 +271,7 @@ func TestKeyPublication(t *testing.T) {
 	}
 	raw, _ := base64.StdEncoding.DecodeString(seed)
 	for _, out := range []string{fmt.Sprint(known), fmt.Sprintf("%+v", known), fmt.Sprintf("%#v", known)} {
-		if !strings.Contains(out, known.KeyID()) || strings.Contains(out, seed) || strings.Contains(out, fmt.Sprint(raw[:4])) {
+		if !strings.Contains(out, known.KeyID()) || strings.Contains(out, seed) || strings.Contains(out, fmt.Sprint(raw[:4])) { //nolint:staticcheck // the raw key bytes as %v would print them
 			t.Errorf("printing Signer gave %q; want only the key id", out)
 		}
 	}

@@ -51,7 +51,7 @@ func FreshMySQLDSN(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("open mysql: %v", err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if _, err := db.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
