@@ -47,7 +47,7 @@ import (
 const (
 	maxRate     = 10000
 	maxDuration = 2 * time.Minute
-	maxTotal    = 1_000_000
+	maxRequests    = 1_000_000
 	maxSeed     = 200_000
 )
 
@@ -219,8 +219,8 @@ func run(args []string) error {
 		if err != nil || r < 1 || r > maxRate {
 			return fmt.Errorf("rate %q must be 1..%d", s, maxRate)
 		}
-		if float64(r)*duration.Seconds() > maxTotal {
-			return fmt.Errorf("rate %d for %v exceeds %d requests", r, *duration, maxTotal)
+		if float64(r)*duration.Seconds() > maxRequests {
+			return fmt.Errorf("rate %d for %v exceeds %d requests", r, *duration, maxRequests)
 		}
 		rs = append(rs, r)
 	}
