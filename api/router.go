@@ -10,6 +10,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"qjmz/model"
 	"qjmz/service"
@@ -39,8 +40,11 @@ type Deps struct {
 	Invites   *service.Invites
 	Auditor   *service.Auditor
 	Limiter   *redis_rate.Limiter
-	Registry  *prometheus.Registry
-	Ready     []Checker
+	// Idempotency keeps first responses of writes sent with an
+	// Idempotency-Key (nil: the header is validated but not enforced).
+	Idempotency redis.UniversalClient
+	Registry    *prometheus.Registry
+	Ready       []Checker
 	// Media serves the local-disk store's signed URLs (embedded mode only).
 	Media http.Handler
 
@@ -99,7 +103,7 @@ func NewRouter(d Deps) *gin.Engine {
 		r.PUT("/media/*key", gin.WrapH(d.Media))
 	}
 
-	v1 := r.Group("/api/v1", s.limitBody, s.authenticate)
+	v1 := r.Group("/api/v1", s.limitBody, s.authenticate, s.idempotency)
 	writes := s.rateLimit("write", d.Config.WriteRatePerMinute, true)
 	login := s.rateLimit("login", d.Config.LoginRatePerMinute, false)
 

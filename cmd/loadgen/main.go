@@ -47,7 +47,7 @@ import (
 const (
 	maxRate     = 10000
 	maxDuration = 2 * time.Minute
-	maxRequests    = 1_000_000
+	maxRequests = 1_000_000
 	maxSeed     = 200_000
 )
 

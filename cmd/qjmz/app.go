@@ -197,7 +197,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 		Config: api.Config{MaxBodyBytes: cfg.MaxBodyBytes, LoginRatePerMinute: cfg.LoginRatePerMinute,
 			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix, TrustedProxies: cfg.TrustedProxies},
 		Logger: log, Auth: a.Auth, Directory: directory, Invites: inviteSvc, Auditor: a.Auditor,
-		Limiter: redis_rate.NewLimiter(a.Redis), Registry: reg, Media: mediaHandler,
+		Limiter: redis_rate.NewLimiter(a.Redis), Idempotency: a.Redis, Registry: reg, Media: mediaHandler,
 		// -- deps: catalogue, orders, beneficiaries --
 		Catalogue: catalogueSvc, Orders: orderSvc, Beneficiaries: beneficiarySvc,
 		// -- deps: uploads, media --
