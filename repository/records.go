@@ -43,6 +43,14 @@ func (r *Records) Get(ctx context.Context, id string) (model.SessionRecord, erro
 	return rec, translate("records.get", r.s.conn(ctx).Where("id = ?", id).Take(&rec).Error)
 }
 
+// LockItem reads a catalogue item and locks its row for the transaction:
+// submits of capped items take turns.
+func (r *Records) LockItem(ctx context.Context, id string) (model.ServiceItem, error) {
+	var it model.ServiceItem
+	err := r.s.conn(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&it).Error
+	return it, translate("records.lock_item", err)
+}
+
 // Lock reads a record FOR UPDATE; callers also update conditionally,
 // because SQLite ignores the lock (its transactions are serialised instead).
 func (r *Records) Lock(ctx context.Context, id string) (model.SessionRecord, error) {

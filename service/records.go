@@ -32,6 +32,7 @@ type RecordStore interface {
 	Flags(ctx context.Context, recordID string) ([]model.RiskFlag, error)
 	GetOrder(ctx context.Context, id string) (model.Order, error)
 	GetItem(ctx context.Context, id string) (model.ServiceItem, error)
+	LockItem(ctx context.Context, id string) (model.ServiceItem, error)
 	GetItems(ctx context.Context, ids []string) (map[string]model.ServiceItem, error)
 	GetBeneficiaries(ctx context.Context, ids []string) ([]model.Beneficiary, error)
 	Media(ctx context.Context, recordID string) ([]model.Upload, error)
@@ -617,6 +618,14 @@ func (s *Records) Submit(ctx context.Context, id string, expectedVersion int) (R
 		}
 		if !slices.Contains(srEditableStatuses, rec.Status) {
 			return errSRNotEditable()
+		}
+		// Caps, same-day and double-booking checks add up other records of
+		// the same item: submits of one item take turns on its row. The lock
+		// comes before any plain read, because InnoDB fixes a transaction's
+		// snapshot at its first plain read and a later lock would not make
+		// the other submit's rows visible. (SQLite serialises anyway.)
+		if _, err := s.c.Records.LockItem(ctx, rec.ItemID); err != nil {
+			return err
 		}
 		in, bids, err := s.riskInput(ctx, rec)
 		if err != nil {

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,4 +386,44 @@ func TestRecordPlatformWideChecks(t *testing.T) {
 func recSameBeijingDay(a, b time.Time) bool {
 	tz := time.FixedZone("CST", 8*3600)
 	return a.In(tz).Format(time.DateOnly) == b.In(tz).Format(time.DateOnly)
+}
+
+// TestRecordCapHoldsUnderConcurrentSubmits: the household may have two
+// sessions of the capped item (2 × 500 yuan = the 1,000 yuan cap); three
+// submitted at the same instant must not all pass.
+func TestRecordCapHoldsUnderConcurrentSubmits(t *testing.T) {
+	f := newRecordFixture(t)
+	h := f.h
+	var recs []string
+	for i := range 3 {
+		id := f.draft(t, 8-2*float64(i), fmt.Sprintf("并发上门%d", i))["id"].(string)
+		f.photo(t, id, nil)
+		f.photo(t, id, nil)
+		recs = append(recs, id)
+	}
+	statuses := make(chan int, len(recs))
+	var wg sync.WaitGroup
+	for _, id := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- h.do("POST", "/api/v1/records/"+id+"/submit", f.worker, map[string]any{"expected_version": 1}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	ok, blocked := 0, 0
+	for st := range statuses {
+		switch st {
+		case 200:
+			ok++
+		case 422:
+			blocked++
+		default:
+			t.Fatalf("unexpected status %d", st)
+		}
+	}
+	if ok != 2 || blocked != 1 {
+		t.Fatalf("concurrent submits: %d passed, %d blocked; want 2 and 1", ok, blocked)
+	}
 }
