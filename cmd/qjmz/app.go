@@ -184,8 +184,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	orderSvc.SetPayableRecomputer(reviewSvc)
 	recordSvc.SetSubmitListener(reviewSvc)
 
+	demoLoaded := false
 	if cfg.LoadDemoData && !opt.operator {
-		if _, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users,
+		if demoLoaded, err = demo.LoadIfEmpty(ctx, demo.Stores{Store: a.Store, Regions: a.Regions, Orgs: a.Orgs, Users: a.Users,
 			Items: itemRepo, Orders: orderRepo, Beneficiaries: beneficiaryRepo, Cipher: cipher, Now: a.Now}, log); err != nil {
 			return nil, err
 		}
@@ -216,6 +217,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	})
 	if a.Handler == nil {
 		return nil, errors.New("router not built")
+	}
+	if demoLoaded && cfg.DemoSessions {
+		seedDemoSessions(ctx, a)
 	}
 	return a, nil
 }

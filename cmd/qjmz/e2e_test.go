@@ -117,3 +117,27 @@ func TestEndToEndSubmitReviewFeed(t *testing.T) {
 		t.Fatalf("order used_count = %d", used)
 	}
 }
+
+// TestDemoSessionsFillTheFeed: a fresh `make run` shows residents a feed
+// with the three demo sessions, each with its three watermarked photos,
+// recorded and approved through the same API the mini-program uses.
+func TestDemoSessionsFillTheFeed(t *testing.T) {
+	h := newHarness(t, map[string]string{"QJMZ_DEMO_SESSIONS": "true"})
+	feed := h.do("GET", "/api/v1/feed", "", nil)
+	h.expect(feed, 200, "")
+	items := feed.items()
+	if len(items) != len(demoSessions) {
+		t.Fatalf("feed has %d items, want %d: %s", len(items), len(demoSessions), feed.Raw)
+	}
+	if items[0]["title"] != demoSessions[len(demoSessions)-1].title {
+		t.Fatalf("newest demo session not on top: %v", items[0]["title"])
+	}
+	for _, it := range items {
+		if media, _ := it["media"].([]any); len(media) != 3 {
+			t.Fatalf("%v has %d photos on the feed", it["title"], len(media))
+		}
+	}
+	if strings.Contains(string(feed.Raw), "演示") {
+		t.Fatal("a demo beneficiary's name is on the feed")
+	}
+}

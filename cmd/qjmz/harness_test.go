@@ -66,6 +66,9 @@ func newHarness(t *testing.T, env map[string]string) *harness {
 		"QJMZ_MODE":         "embedded",
 		"QJMZ_DATA_DIR":     t.TempDir(),
 		"QJMZ_REDIS_PREFIX": prefix,
+		// Tests start from the demo directory and catalogue only: their
+		// own records, queues and feed.
+		"QJMZ_DEMO_SESSIONS": "false",
 	}
 	if dsn := repotest.FreshMySQLDSN(t); dsn != "" {
 		vars["QJMZ_MYSQL_DSN"] = dsn

@@ -42,6 +42,9 @@ type Config struct {
 	PublicBaseURL string `env:"PUBLIC_BASE_URL" yaml:"public_base_url"`
 	LogLevel      string `env:"LOG_LEVEL" yaml:"log_level"`
 	LoadDemoData  bool   `env:"DEMO_DATA" yaml:"demo_data"`
+	// DemoSessions also records, reviews and publishes a few demo sessions
+	// through the API when the demo data is loaded, so the feed is not empty.
+	DemoSessions bool `env:"DEMO_SESSIONS" yaml:"demo_sessions"`
 
 	MySQLDSN          string        `env:"MYSQL_DSN" yaml:"mysql_dsn" secret:"true"`
 	DBMaxOpenConns    int           `env:"DB_MAX_OPEN_CONNS" yaml:"db_max_open_conns"`
@@ -178,6 +181,9 @@ func (c *Config) fill(lookup func(string) (string, bool)) {
 	}
 	if _, set := lookup("QJMZ_DEMO_DATA"); !set {
 		c.LoadDemoData = true
+	}
+	if _, set := lookup("QJMZ_DEMO_SESSIONS"); !set {
+		c.DemoSessions = c.LoadDemoData
 	}
 	def := func(p *string, v string) {
 		if *p == "" {
