@@ -105,8 +105,11 @@ func (c demoClient) run(ctx context.Context) error {
 		orderOf[o.Item.Code] = o.ID
 	}
 	var regions struct{ Items []struct{ ID, Name string } }
-	if err := c.call("GET", "/api/v1/regions", "", nil, &regions); err != nil || len(regions.Items) == 0 {
-		return fmt.Errorf("regions: %v", err)
+	if err := c.call("GET", "/api/v1/regions", "", nil, &regions); err != nil {
+		return err
+	}
+	if len(regions.Items) == 0 {
+		return fmt.Errorf("no root region")
 	}
 	community, err := c.findRegion(regions.Items[0].ID, "城南街道", "青社社区")
 	if err != nil {
