@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,6 +18,22 @@ func (s *server) noRoute(c *gin.Context) {
 
 func (s *server) noMethod(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Code: "METHOD_NOT_ALLOWED", Message: "请求方式不支持", RequestID: requestID(c)})
+}
+
+// metricsAuth guards /metrics with a static bearer token when one is
+// configured (scrapers cannot do WeChat logins).
+func (s *server) metricsAuth(c *gin.Context) {
+	want := s.Config.MetricsToken
+	if want == "" {
+		c.Next()
+		return
+	}
+	got, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		fail(c, s.log, apperr.New(apperr.ErrUnauthenticated, "METRICS_TOKEN_INVALID", "需要监控令牌"))
+		return
+	}
+	c.Next()
 }
 
 // healthz says the process is alive; it checks nothing else so a slow

@@ -29,6 +29,8 @@ type Config struct {
 	WriteRatePerMinute int
 	RedisPrefix        string
 	TrustedProxies     []string
+	// MetricsToken, when set, must be sent as a bearer token to /metrics.
+	MetricsToken string
 }
 
 // Deps are the use cases and infrastructure the handlers call.
@@ -94,7 +96,7 @@ func NewRouter(d Deps) *gin.Engine {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.metricsAuth, gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	if d.Media != nil {
 		// Signed, expiring URLs of the local-disk store; the signature is the
 		// authorization, so no bearer token is needed.

@@ -196,7 +196,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opt buildOp
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Handler = api.NewRouter(api.Deps{
 		Config: api.Config{MaxBodyBytes: cfg.MaxBodyBytes, LoginRatePerMinute: cfg.LoginRatePerMinute,
-			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix, TrustedProxies: cfg.TrustedProxies},
+			WriteRatePerMinute: cfg.WriteRatePerMinute, RedisPrefix: cfg.RedisPrefix, TrustedProxies: cfg.TrustedProxies,
+			MetricsToken: cfg.MetricsToken},
 		Logger: log, Auth: a.Auth, Directory: directory, Invites: inviteSvc, Auditor: a.Auditor,
 		Limiter: redis_rate.NewLimiter(a.Redis), Idempotency: a.Redis, Registry: reg, Media: mediaHandler,
 		// -- deps: catalogue, orders, beneficiaries --

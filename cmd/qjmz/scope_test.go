@@ -241,3 +241,12 @@ func TestBootstrapEmptyDatabase(t *testing.T) {
 	district := h.regionID("黔江区")
 	h.expect(h.do("POST", "/api/v1/admin/regions", admin, map[string]any{"parent_id": district, "code": "500114001", "name": "城东街道"}), 201, "")
 }
+
+func TestMetricsToken(t *testing.T) {
+	h := newHarness(t, map[string]string{"QJMZ_METRICS_TOKEN": "scrape-secret-123"})
+	h.expect(h.do("GET", "/metrics", "", nil), 401, "METRICS_TOKEN_INVALID")
+	h.expect(h.do("GET", "/metrics", "wrong", nil), 401, "METRICS_TOKEN_INVALID")
+	if r := h.do("GET", "/metrics", "scrape-secret-123", nil); r.Status != 200 || !strings.Contains(string(r.Raw), "go_goroutines") {
+		t.Fatalf("metrics with the token: %d", r.Status)
+	}
+}

@@ -84,6 +84,9 @@ type Config struct {
 	ProvenanceSeed string `env:"PROVENANCE_SEED" yaml:"provenance_seed" secret:"true"`
 	MediaSecret    string `env:"MEDIA_SECRET" yaml:"media_secret" secret:"true"`
 
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken string `env:"METRICS_TOKEN" yaml:"metrics_token" secret:"true"`
+
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed; empty means the client address is the TCP peer.
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:"," yaml:"trusted_proxies"`
