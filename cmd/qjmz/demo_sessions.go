@@ -117,8 +117,8 @@ func (c demoClient) run(ctx context.Context) error {
 	}
 	var bens struct {
 		Items []struct {
-			ID      string `json:"id"`
-			IsMinor bool   `json:"is_minor"`
+			ID  string `json:"id"`
+			Age int    `json:"age"`
 		}
 	}
 	if err := c.call("GET", "/api/v1/beneficiaries?community_id="+url.QueryEscape(community), worker, nil, &bens); err != nil {
@@ -126,7 +126,7 @@ func (c demoClient) run(ctx context.Context) error {
 	}
 	var benIDs []string
 	for _, b := range bens.Items {
-		if !b.IsMinor && len(benIDs) < 2 {
+		if b.Age >= 18 && len(benIDs) < 2 {
 			benIDs = append(benIDs, b.ID)
 		}
 	}
