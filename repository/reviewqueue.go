@@ -134,20 +134,9 @@ end
 `)
 
 // Holder reports who holds the lease on a record ("" if nobody, or the
-// lease ran out).
+// lease ran out); Lease also says until when.
 func (q *ReviewQueue) Holder(ctx context.Context, town string, level int, recordID string, now time.Time) (string, error) {
-	k := q.keys(town, level)
-	until, err := q.rdb.ZScore(ctx, k.leases, recordID).Result()
-	if errors.Is(err, redis.Nil) || (err == nil && int64(until) < now.UnixMilli()) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("reviewqueue.holder: %w", err)
-	}
-	h, err := q.rdb.HGet(ctx, k.holder, recordID).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
+	h, _, err := q.Lease(ctx, town, level, recordID, now)
 	return h, err
 }
 

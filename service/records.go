@@ -75,13 +75,6 @@ func NewRecords(c RecordsConfig) *Records { return &Records{c: c} }
 // once while wiring.
 func (s *Records) SetSubmitListener(l SubmitListener) { s.onSubmit = l }
 
-// Field names the beneficiaries slice encrypts with (AAD of pii.Keys).
-const (
-	srFieldBenName     = "beneficiaries.name"
-	srFieldBenIDNumber = "beneficiaries.id_number"
-	srFieldBenPhone    = "beneficiaries.phone"
-)
-
 const (
 	// srClockSkew tolerates phones whose clocks run a little ahead.
 	srClockSkew        = 5 * time.Minute
@@ -474,7 +467,7 @@ func (s *Records) detail(ctx context.Context, rec model.SessionRecord) (RecordDe
 		return d, err
 	}
 	for _, b := range bens {
-		d.Beneficiaries = append(d.Beneficiaries, s.beneficiaryView(b))
+		d.Beneficiaries = append(d.Beneficiaries, maskRecordBeneficiary(s.c.Cipher, b))
 	}
 	if d.Media, err = s.c.Records.Media(ctx, rec.ID); err != nil {
 		return d, err
@@ -491,19 +484,20 @@ func (s *Records) detail(ctx context.Context, rec model.SessionRecord) (RecordDe
 	return d, nil
 }
 
-// beneficiaryView decrypts and masks at once, so plaintext never leaves
-// this function. A value that will not decrypt shows as masked-empty.
-func (s *Records) beneficiaryView(b model.Beneficiary) RecordBeneficiaryView {
+// maskRecordBeneficiary decrypts and masks at once, so plaintext never
+// leaves this function. A value that will not decrypt shows as
+// masked-empty. Records and review detail both show people this way.
+func maskRecordBeneficiary(c Cipher, b model.Beneficiary) RecordBeneficiaryView {
 	v := RecordBeneficiaryView{ID: b.ID, Household: b.Household, CommunityID: b.CommunityID, Categories: b.Categories,
 		GuardianConsent: b.GuardianConsent, PublicConsent: b.PublicConsent}
-	if name, err := s.c.Cipher.Decrypt(b.NameEnc, srFieldBenName); err == nil {
+	if name, err := c.Decrypt(b.NameEnc, fieldBenName); err == nil {
 		v.Name = pii.MaskName(name)
 	}
-	if idn, err := s.c.Cipher.Decrypt(b.IDNumberEnc, srFieldBenIDNumber); err == nil {
+	if idn, err := c.Decrypt(b.IDNumberEnc, fieldBenIDNumber); err == nil {
 		v.IDNumber = pii.MaskIDNumber(idn)
 	}
 	if b.PhoneEnc != "" {
-		if ph, err := s.c.Cipher.Decrypt(b.PhoneEnc, srFieldBenPhone); err == nil {
+		if ph, err := c.Decrypt(b.PhoneEnc, fieldBenPhone); err == nil {
 			v.Phone = pii.MaskPhone(ph)
 		}
 	}

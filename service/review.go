@@ -139,7 +139,6 @@ var (
 	rvStationRoles  = []string{model.RoleStationReviewer}
 	rvBureauRoles   = []string{model.RoleBureauReviewer, model.RoleBureauAdmin}
 	rvReviewerRoles = []string{model.RoleStationReviewer, model.RoleBureauReviewer, model.RoleBureauAdmin}
-	rvZone          = time.FixedZone("CST", 8*3600)
 )
 
 const (
@@ -178,8 +177,8 @@ func rvLevelRoles(level int) []string {
 // DueDate is the end (Sunday 24:00 Beijing time) of the week after the one
 // in which a record was submitted.
 func DueDate(submitted time.Time) time.Time {
-	t := submitted.In(rvZone)
-	monday := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, rvZone).AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
+	t := submitted.In(beijing)
+	monday := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, beijing).AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
 	return monday.AddDate(0, 0, 14).UTC()
 }
 
@@ -191,7 +190,7 @@ func ISOWeek(s string) (time.Time, time.Time, error) {
 		return time.Time{}, time.Time{}, apperr.New(apperr.ErrInvalid, "INVALID_WEEK", "周的格式应为 2026-W05").
 			WithFields(apperr.FieldError{Field: "week", Reason: "format_YYYY-Www"})
 	}
-	jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, rvZone)
+	jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, beijing)
 	week1 := jan4.AddDate(0, 0, -((int(jan4.Weekday()) + 6) % 7))
 	start := week1.AddDate(0, 0, 7*(w-1))
 	if _, wk := start.ISOWeek(); wk != w {

@@ -337,7 +337,7 @@ func (s *Review) notifyWorker(ctx context.Context, rec model.SessionRecord, deci
 			"thing1":  rvClip(rec.Title, 20),
 			"phrase2": rvDecisionLabel[decision],
 			"thing3":  rvClip(note, 20),
-			"time4":   now.In(rvZone).Format("2006-01-02 15:04"),
+			"time4":   now.In(beijing).Format("2006-01-02 15:04"),
 		},
 	})
 }

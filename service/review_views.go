@@ -13,7 +13,6 @@ import (
 	"qjmz/model"
 	"qjmz/pkg/apperr"
 	"qjmz/pkg/ids"
-	"qjmz/pkg/pii"
 	"qjmz/repository"
 )
 
@@ -211,7 +210,7 @@ func (s *Review) detailPeople(ctx context.Context, rec model.SessionRecord, d *R
 		return err
 	}
 	for _, b := range bens {
-		d.Beneficiaries = append(d.Beneficiaries, s.maskBeneficiary(b))
+		d.Beneficiaries = append(d.Beneficiaries, maskRecordBeneficiary(s.c.Cipher, b))
 	}
 	versions, err := s.c.Records.Versions(ctx, rec.ID)
 	if err != nil {
@@ -265,24 +264,6 @@ func (s *Review) detailPeople(ctx context.Context, rec model.SessionRecord, d *R
 		d.Decisions = append(d.Decisions, ReviewDecisionView{Review: r, ReviewerName: users[r.ReviewerID].Nickname, ReasonLabel: labels[r.ReasonCode]})
 	}
 	return nil
-}
-
-// maskBeneficiary decrypts and masks at once: plaintext never leaves here.
-func (s *Review) maskBeneficiary(b model.Beneficiary) RecordBeneficiaryView {
-	v := RecordBeneficiaryView{ID: b.ID, Household: b.Household, CommunityID: b.CommunityID, Categories: b.Categories,
-		GuardianConsent: b.GuardianConsent, PublicConsent: b.PublicConsent}
-	if name, err := s.c.Cipher.Decrypt(b.NameEnc, "beneficiaries.name"); err == nil {
-		v.Name = pii.MaskName(name)
-	}
-	if idn, err := s.c.Cipher.Decrypt(b.IDNumberEnc, "beneficiaries.id_number"); err == nil {
-		v.IDNumber = pii.MaskIDNumber(idn)
-	}
-	if b.PhoneEnc != "" {
-		if ph, err := s.c.Cipher.Decrypt(b.PhoneEnc, "beneficiaries.phone"); err == nil {
-			v.Phone = pii.MaskPhone(ph)
-		}
-	}
-	return v
 }
 
 // rvDiffSkip are snapshot fields that differ on every resubmission.

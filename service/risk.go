@@ -184,10 +184,8 @@ func (r *riskRun) ready(kind string) []model.Upload {
 
 func oneFinding(ev finding) []finding { return []finding{ev} }
 
-func riskZone() *time.Location { return time.FixedZone("CST", 8*3600) }
-
 // riskTime renders a time in finding like the API does (+08:00).
-func riskTime(t time.Time) string { return t.In(riskZone()).Format(time.RFC3339) }
+func riskTime(t time.Time) string { return t.In(beijing).Format(time.RFC3339) }
 
 // riskDistanceM is the great-circle distance in metres.
 func riskDistanceM(lat1, lng1, lat2, lng2 float64) float64 {
@@ -203,7 +201,7 @@ func riskHasPoint(lat, lng float64) bool { return lat != 0 || lng != 0 }
 
 // riskAgeAt is the age in whole years on the Beijing calendar day of at.
 func riskAgeAt(birth, at time.Time) int {
-	tz := riskZone()
+	tz := beijing
 	b, a := birth.In(tz), at.In(tz)
 	age := a.Year() - b.Year()
 	if a.Month() < b.Month() || a.Month() == b.Month() && a.Day() < b.Day() {
@@ -510,8 +508,8 @@ func riskSameDay(ctx context.Context, r *riskRun) ([]finding, error) {
 	if len(r.Beneficiaries) == 0 {
 		return nil, nil
 	}
-	s := r.Record.StartAt.In(riskZone())
-	day := time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, riskZone())
+	s := r.Record.StartAt.In(beijing)
+	day := time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, beijing)
 	bids := make([]string, 0, len(r.Beneficiaries))
 	for _, b := range r.Beneficiaries {
 		bids = append(bids, b.ID)

@@ -203,14 +203,12 @@ func (s *Uploads) process(ctx context.Context, u model.Upload, rec model.Session
 		return attempt{}, err
 	}
 	defer rc.Close()
-	base := fmt.Sprintf("%s%s/%s/%s-%s", evidencePrefix, u.OrgID, now.In(beijingZone).Format("2006/01"), u.ID, ids.Secret(6))
+	base := fmt.Sprintf("%s%s/%s/%s-%s", evidencePrefix, u.OrgID, now.In(beijing).Format("2006/01"), u.ID, ids.Secret(6))
 	if u.Kind == model.KindVideo {
 		return s.processVideo(ctx, u, rc, base)
 	}
 	return s.processImage(ctx, u, rec, loc, rc, base, now)
 }
-
-var beijingZone = time.FixedZone("CST", 8*3600)
 
 var extensions = map[string]string{media.TypeJPEG: ".jpg", media.TypePNG: ".png", media.TypeMP4: ".mp4", media.TypeQuickTime: ".mov"}
 
